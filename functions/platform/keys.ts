@@ -8,6 +8,10 @@
  */
 import { createHash } from 'node:crypto';
 
+/** How many leading characters of a node's name the type index holds for prefix search. */
+export const NAME_KEY_CHARS = 100;
+export const nameKey = (name: string) => name.toLowerCase().slice(0, NAME_KEY_CHARS);
+
 const tenantRoot = (tenantId: string) => `T#${tenantId}`;
 
 export const sha256Hex = (value: string) => createHash('sha256').update(value).digest('hex');
@@ -51,13 +55,16 @@ export const keys = {
 
   // --- knowledge graph: one item per (graph item, contributing connection) -------------------
   nodePartition: (tenantId: string, nodeId: string) => `${tenantRoot(tenantId)}#N#${nodeId}`,
+  edgeHash: (from: string, edgeType: string, to: string) =>
+    createHash('sha256').update(`${from}\u0000${edgeType}\u0000${to}`).digest('base64url').slice(0, 22),
   nodeContribution: (tenantId: string, nodeId: string, connectionId: string) => ({
     PK: `${tenantRoot(tenantId)}#N#${nodeId}`,
     SK: `N#${connectionId}`,
   }),
   nodeContributionIndexes: (tenantId: string, nodeId: string, nodeType: string, name: string, connectionId: string) => ({
     GSI2PK: `${tenantRoot(tenantId)}#NT#${nodeType}`,
-    GSI2SK: `${name.toLowerCase()}#${nodeId}#${connectionId}`,
+    // Name prefix search covers the first NAME_KEY_CHARS characters; the id keeps the key unique.
+    GSI2SK: `${nameKey(name)}#${nodeId}#${connectionId}`,
     GSI3PK: `${tenantRoot(tenantId)}#SRC#${connectionId}`,
     GSI3SK: `N#${nodeId}`,
   }),
@@ -67,13 +74,14 @@ export const keys = {
     PK: `${tenantRoot(tenantId)}#N#${from}`,
     SK: `E#${edgeType}#${to}#${connectionId}`,
   }),
-  edgeContributionIndexes: (tenantId: string, from: string, edgeType: string, to: string, connectionId: string) => ({
+  /** `edgeHash` stands in for (from, type, to) where both ids together could exceed a key's 1,024 bytes. */
+  edgeContributionIndexes: (tenantId: string, from: string, edgeType: string, to: string, connectionId: string, edgeHash: string) => ({
     GSI1PK: `${tenantRoot(tenantId)}#N#${to}`,
     GSI1SK: `E#${edgeType}#${from}#${connectionId}`,
     GSI2PK: `${tenantRoot(tenantId)}#ET#${edgeType}`,
-    GSI2SK: `${from}#${to}#${connectionId}`,
+    GSI2SK: `${edgeHash}#${connectionId}`,
     GSI3PK: `${tenantRoot(tenantId)}#SRC#${connectionId}`,
-    GSI3SK: `E#${from}#${edgeType}#${to}`,
+    GSI3SK: `E#${edgeHash}`,
   }),
   edgesOfType: (tenantId: string, edgeType: string) => ({ GSI2PK: `${tenantRoot(tenantId)}#ET#${edgeType}` }),
   contributionsOf: (tenantId: string, connectionId: string) => ({ GSI3PK: `${tenantRoot(tenantId)}#SRC#${connectionId}` }),
