@@ -1,0 +1,94 @@
+/**
+ * The connector contract. Each integration is one folder under functions/connectors/<type>/
+ * exporting one `Connector`, registered in registry.ts. Connectors never touch DynamoDB, Secrets
+ * Manager or the HTTP layer: the context hands them what they need, so each one is testable
+ * against a fake upstream alone.
+ */
+import type { z } from 'zod';
+import type { GraphEdgeInput, GraphNodeInput } from '#graph/model.ts';
+import type { SyncMode, SyncProgress } from '#platform/sync-runs.ts';
+import type { SecretValue } from '#platform/secret-store.ts';
+
+export type AuthKind = 'oauth' | 'api-key' | 'iam-role' | 'api';
+
+export interface Logger {
+  debug(message: string, extra?: Record<string, unknown>): void;
+  info(message: string, extra?: Record<string, unknown>): void;
+  warn(message: string, extra?: Record<string, unknown>): void;
+  error(message: string, extra?: Record<string, unknown>): void;
+}
+
+/** fetch, through the outbound-safety guard (https only in the cloud, no private addresses, bounded time). */
+export type OutboundFetch = (url: string | URL, init?: RequestInit & { timeoutMs?: number }) => Promise<Response>;
+
+export interface VerifyContext<Config, Credentials> {
+  tenantId: string;
+  config: Config;
+  credentials: Credentials;
+  fetch: OutboundFetch;
+  logger: Logger;
+}
+
+export interface VerifyCheck {
+  name: string;
+  ok: boolean;
+  detail: string;
+}
+
+/** What a live check found: its checks in order, and facts worth keeping on the connection (found data sources…). */
+export interface VerifyResult {
+  ok: boolean;
+  checks: VerifyCheck[];
+  /** Non-secret facts to store on the connection's config, e.g. `{ datasources: [...] }`. */
+  discovered?: Record<string, unknown>;
+}
+
+export interface GraphSink {
+  upsertNode(node: GraphNodeInput): Promise<void>;
+  upsertEdge(edge: GraphEdgeInput): Promise<void>;
+}
+
+export interface SyncStateAccess {
+  get(scope: string): Promise<Record<string, unknown> | undefined>;
+  put(scope: string, value: Record<string, unknown>): Promise<void>;
+}
+
+export interface SyncContext<Config, Credentials> extends VerifyContext<Config, Credentials> {
+  connectionId: string;
+  syncId: string;
+  mode: SyncMode;
+  graph: GraphSink;
+  state: SyncStateAccess;
+  /** Reports progress; cheap to call often (writes are throttled by the runner). */
+  progress(progress: SyncProgress): Promise<void>;
+  /** A kind of item whose fetch failed this pass: its stale items are not swept. */
+  markIncomplete(kind: string, reason: string): void;
+  /** Something the user should see on the sync run that did not fail it. */
+  warn(message: string): void;
+  /** Counts an upstream request against the run's stats. */
+  countRequest(): void;
+  /** Milliseconds left before this slice must return its cursor (the Lambda timeout minus a margin). */
+  remainingMs(): number;
+  /** Saves rotated credentials (refreshed OAuth tokens) back to the secret store. */
+  saveCredentials(credentials: SecretValue): Promise<void>;
+  now(): Date;
+}
+
+/** A slice's answer: keep going with `cursor` (after `waitSeconds`), or done. Cursors stay small (ids, page tokens). */
+export interface SyncResult {
+  done: boolean;
+  cursor?: string;
+  waitSeconds?: number;
+}
+
+export interface Connector<Config = Record<string, unknown>, Credentials = Record<string, unknown>> {
+  type: string;
+  title: string;
+  auth: AuthKind;
+  /** What a connection gives the product, as the guide lists it. */
+  provides: string[];
+  configSchema: z.ZodType<Config>;
+  credentialsSchema: z.ZodType<Credentials>;
+  verify(ctx: VerifyContext<Config, Credentials>): Promise<VerifyResult>;
+  sync?(ctx: SyncContext<Config, Credentials>, cursor: string | undefined): Promise<SyncResult>;
+}
