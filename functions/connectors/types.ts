@@ -4,6 +4,7 @@
  * Manager or the HTTP layer: the context hands them what they need, so each one is testable
  * against a fake upstream alone.
  */
+import type { Logger as PowertoolsLogger } from '@aws-lambda-powertools/logger';
 import type { z } from 'zod';
 import type { GraphEdgeInput, GraphNodeInput } from '#graph/model.ts';
 import type { SyncMode, SyncProgress } from '#platform/sync-runs.ts';
@@ -11,18 +12,16 @@ import type { SecretValue } from '#platform/secret-store.ts';
 
 export type AuthKind = 'oauth' | 'api-key' | 'iam-role' | 'api';
 
-export interface Logger {
-  debug(message: string, extra?: Record<string, unknown>): void;
-  info(message: string, extra?: Record<string, unknown>): void;
-  warn(message: string, extra?: Record<string, unknown>): void;
-  error(message: string, extra?: Record<string, unknown>): void;
-}
+/** The structured logger connectors get (Powertools' Logger, or a child of it carrying the run's ids). */
+export type Logger = Pick<PowertoolsLogger, 'debug' | 'info' | 'warn' | 'error'>;
 
 /** fetch, through the outbound-safety guard (https only in the cloud, no private addresses, bounded time). */
 export type OutboundFetch = (url: string | URL, init?: RequestInit & { timeoutMs?: number }) => Promise<Response>;
 
 export interface VerifyContext<Config, Credentials> {
   tenantId: string;
+  /** The tenant's ExternalId for AWS AssumeRole trust policies (confused-deputy defence). */
+  externalId: string;
   config: Config;
   credentials: Credentials;
   fetch: OutboundFetch;
@@ -90,5 +89,7 @@ export interface Connector<Config = Record<string, unknown>, Credentials = Recor
   configSchema: z.ZodType<Config>;
   credentialsSchema: z.ZodType<Credentials>;
   verify(ctx: VerifyContext<Config, Credentials>): Promise<VerifyResult>;
+  /** Setup material rendered for one tenant, shown by GET /v1/integrations/{type} (AWS EKS: IAM and trust policies). */
+  setup?(tenant: { tenantId: string; externalId: string }): Record<string, unknown>;
   sync?(ctx: SyncContext<Config, Credentials>, cursor: string | undefined): Promise<SyncResult>;
 }

@@ -1,0 +1,67 @@
+/**
+ * Request schemas of the HTTP API (zod). The handlers validate with them and
+ * GET /v1/openapi.json is generated from them, so the contract and the code cannot drift.
+ */
+import { z } from 'zod';
+
+const limit = z.coerce.number().int().min(1).max(500).optional().describe('Page size (default 50, max 500)');
+const nextToken = z.string().max(4096).optional().describe('Opaque token from the previous page');
+
+export const listQuery = z.object({ limit, nextToken }).strict();
+
+export const connectionIdParams = z.object({ id: z.string().regex(/^conn_[0-9a-z]{26}$/, 'not a connection id (conn_…)') });
+export const integrationTypeParams = z.object({ type: z.string().min(1).max(40) });
+
+export const listConnectionsQuery = z.object({ type: z.string().max(40).optional(), limit, nextToken }).strict();
+
+const connectionName = z.string().trim().min(1).max(100);
+
+export const createConnectionBody = z
+  .object({
+    type: z.string().min(1).max(40).describe('Integration type, see GET /v1/integrations'),
+    name: connectionName.optional(),
+    config: z.record(z.string(), z.unknown()).describe("The integration's config, see its configSchema"),
+    credentials: z.record(z.string(), z.unknown()).default({}).describe('Secrets; stored in Secrets Manager only, never returned'),
+  })
+  .strict();
+
+export const createConnectionQuery = z.object({ verify: z.enum(['true', 'false']).optional().describe('false skips the live check') }).strict();
+
+export const patchConnectionBody = z
+  .object({
+    name: connectionName.optional(),
+    config: z.record(z.string(), z.unknown()).optional().describe('Merged over the current config, then validated whole'),
+    credentials: z.record(z.string(), z.unknown()).optional().describe('Replaces the current credentials'),
+    paused: z.boolean().optional(),
+  })
+  .strict()
+  .refine((body) => Object.keys(body).length > 0, { message: 'send at least one of name, config, credentials, paused' });
+
+export const graphNodesQuery = z
+  .object({
+    type: z.string().regex(/^[a-z][a-z0-9_]{0,39}$/).optional(),
+    q: z.string().min(1).max(100).optional().describe('Case-insensitive name prefix'),
+    source: z.string().regex(/^conn_[0-9a-z]{26}$/).optional().describe('Only nodes this connection contributed'),
+    limit,
+    nextToken,
+  })
+  .strict();
+
+export const nodeIdParams = z.object({ nodeId: z.string().min(1).max(512) });
+
+export const edgesQuery = z
+  .object({
+    direction: z.enum(['out', 'in', 'both']).default('out'),
+    type: z.string().regex(/^[A-Z][A-Z0-9_]{0,39}$/).optional(),
+  })
+  .strict();
+
+export const traverseBody = z
+  .object({
+    from: z.string().min(1).max(512),
+    direction: z.enum(['out', 'in', 'both']).default('out'),
+    edgeTypes: z.array(z.string().regex(/^[A-Z][A-Z0-9_]{0,39}$/)).max(20).optional(),
+    depth: z.number().int().min(1).max(4),
+    limit: z.number().int().min(1).max(1000).optional(),
+  })
+  .strict();
