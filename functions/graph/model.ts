@@ -55,6 +55,7 @@ const idSchema = z
   .string()
   .min(1)
   .refine((value) => Buffer.byteLength(value) <= MAX_ID_BYTES, `must be at most ${MAX_ID_BYTES} bytes`)
+  // eslint-disable-next-line no-control-regex -- control characters are exactly what is refused
   .refine((value) => !/[\u0000-\u001f]/.test(value), 'must not contain control characters');
 
 export const nodeTypeSchema = z.string().regex(/^[a-z][a-z0-9_]{0,39}$/, 'node types are lower_snake_case');

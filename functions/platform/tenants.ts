@@ -73,7 +73,7 @@ export class TenantStore {
         }),
       );
     } catch (error) {
-      if (error instanceof ConditionalCheckFailedException) throw new Error('that token is already registered to another tenant');
+      if (error instanceof ConditionalCheckFailedException) throw new Error('that token is already registered to another tenant', { cause: error });
       throw error;
     }
   }

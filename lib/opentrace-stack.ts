@@ -1,0 +1,36 @@
+/**
+ * The OpenTrace foundation: the table, the tenant-secrets key and the hosted API. Sync
+ * orchestration, schedules and monitoring join as their own constructs.
+ */
+import { CfnOutput, Stack, type StackProps } from 'aws-cdk-lib';
+import type { Construct } from 'constructs';
+import type { RouteDefinition } from '#api/routes.ts';
+import { Api } from './api.ts';
+import { TenantSecrets } from './secrets.ts';
+import { Storage } from './storage.ts';
+
+export interface OpenTraceStackProps extends StackProps {
+  /** Overrides functions/api/routes.ts (tests only). */
+  readonly routes?: readonly RouteDefinition[];
+}
+
+export class OpenTraceStack extends Stack {
+  readonly storage: Storage;
+  readonly secrets: TenantSecrets;
+  readonly api: Api;
+
+  constructor(scope: Construct, id: string, props: OpenTraceStackProps = {}) {
+    super(scope, id, props);
+    this.storage = new Storage(this, 'Storage');
+    this.secrets = new TenantSecrets(this, 'TenantSecrets');
+    this.api = new Api(this, 'Api', {
+      storage: this.storage,
+      secrets: this.secrets,
+      ...(props.routes ? { routes: props.routes } : {}),
+    });
+
+    new CfnOutput(this, 'ApiUrl', { value: this.api.restApi.url, description: 'Base URL of the API (routes start with /v1)' });
+    new CfnOutput(this, 'TableName', { value: this.storage.table.tableName });
+    new CfnOutput(this, 'TenantSecretsKeyArn', { value: this.secrets.key.keyArn });
+  }
+}
