@@ -5,11 +5,15 @@
  * per-type routing all read this list.
  */
 import type { Connector } from './types.ts';
+import { awsEksConnector } from './aws-eks/index.ts';
+import { grafanaConnector } from './grafana/index.ts';
+import { jaegerConnector } from './jaeger/index.ts';
+import { openSearchConnector } from './opensearch/index.ts';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 type AnyConnector = Connector<any, any>;
 
-const CONNECTORS: AnyConnector[] = [];
+const CONNECTORS: AnyConnector[] = [awsEksConnector, grafanaConnector, jaegerConnector, openSearchConnector];
 
 const byType = new Map<string, AnyConnector>(CONNECTORS.map((connector) => [connector.type, connector]));
 

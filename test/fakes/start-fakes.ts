@@ -1,0 +1,111 @@
+/**
+ * Starts the upstream fakes on fixed loopback ports for the README walkthrough and manual tries
+ * against the local stack (`npm start`, where OPENTRACE_ALLOW_PRIVATE_NETWORKS=true):
+ *
+ *   npm run fakes                  # all of them
+ *   npm run fakes -- grafana jaeger   # only those (names as in FAKES below)
+ *
+ * It prints each fake's URL, the credentials it accepts and a ready `POST /v1/connections` body,
+ * then runs until Ctrl-C. To add a fake: one entry in FAKES.
+ */
+import { DEFAULT_GRAFANA_TOKEN, startGrafanaFake } from './grafana.ts';
+import { startJaegerFake } from './jaeger.ts';
+import { DEFAULT_OPENSEARCH_API_KEY, DEFAULT_OPENSEARCH_PASSWORD, DEFAULT_OPENSEARCH_USERNAME, startOpenSearchFake } from './opensearch.ts';
+
+interface StartedFake {
+  /** Lines to print under the fake's name (URL, credentials, a connect body). */
+  lines: string[];
+  close(): Promise<void> | void;
+}
+
+interface FakeEntry {
+  name: string;
+  start(): Promise<StartedFake>;
+}
+
+const HOST = '127.0.0.1';
+
+const connectBody = (body: unknown) => `connect body: ${JSON.stringify(body)}`;
+
+export const FAKES: FakeEntry[] = [
+  {
+    name: 'grafana',
+    async start() {
+      const fake = await startGrafanaFake({ host: HOST, port: 3101 });
+      return {
+        close: () => fake.close(),
+        lines: [`url:   ${fake.url}`, `token: ${DEFAULT_GRAFANA_TOKEN}`, connectBody({ type: 'grafana', name: 'Grafana (fake)', config: { url: fake.url }, credentials: { token: DEFAULT_GRAFANA_TOKEN } })],
+      };
+    },
+  },
+  {
+    name: 'jaeger',
+    async start() {
+      const fake = await startJaegerFake({ host: HOST, port: 3102, grpc: 'v3', grpcPort: 3103 });
+      return {
+        close: () => fake.close(),
+        lines: [
+          `http:  ${fake.url}  (api_v3 + v1)`,
+          `grpc:  ${fake.grpcUrl}  (jaeger.api_v3.QueryService; plaintext, so grpc://)`,
+          'auth:  none required',
+          `traces: ${fake.traceIds.join(', ')} (services frontend, checkout, payments, redis; the second one has an error)`,
+          connectBody({ type: 'jaeger', name: 'Jaeger (fake, HTTP)', config: { url: fake.url, protocol: 'http' }, credentials: {} }),
+          connectBody({ type: 'jaeger', name: 'Jaeger (fake, gRPC)', config: { url: fake.grpcUrl, protocol: 'grpc' }, credentials: {} }),
+        ],
+      };
+    },
+  },
+  {
+    name: 'opensearch',
+    async start() {
+      const fake = await startOpenSearchFake({ host: HOST, port: 3104 });
+      return {
+        close: () => fake.close(),
+        lines: [
+          `url:      ${fake.url}`,
+          `basic:    ${DEFAULT_OPENSEARCH_USERNAME} / ${DEFAULT_OPENSEARCH_PASSWORD}`,
+          `api key:  ${DEFAULT_OPENSEARCH_API_KEY}`,
+          'indices:  logs-app-<yesterday>, logs-app-<today>, logs-nginx-<today>, metrics-2024',
+          connectBody({ type: 'opensearch', name: 'OpenSearch (fake)', config: { url: fake.url, indexPatterns: ['logs-*'] }, credentials: { username: DEFAULT_OPENSEARCH_USERNAME, password: DEFAULT_OPENSEARCH_PASSWORD } }),
+        ],
+      };
+    },
+  },
+];
+
+async function main(): Promise<void> {
+  const wanted = process.argv.slice(2).map((name) => name.toLowerCase());
+  const unknown = wanted.filter((name) => !FAKES.some((fake) => fake.name === name));
+  if (unknown.length) {
+    console.error(`Unknown fake(s): ${unknown.join(', ')}. Known: ${FAKES.map((fake) => fake.name).join(', ')}.`);
+    process.exit(2);
+  }
+  const selected = wanted.length ? FAKES.filter((fake) => wanted.includes(fake.name)) : FAKES;
+  const started: StartedFake[] = [];
+  const stop = async () => {
+    await Promise.allSettled(started.map((fake) => fake.close()));
+  };
+
+  for (const entry of selected) {
+    try {
+      const fake = await entry.start();
+      started.push(fake);
+      console.log(`\n${entry.name}`);
+      for (const line of fake.lines) console.log(`  ${line}`);
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      console.error(`\nCould not start the ${entry.name} fake: ${code === 'EADDRINUSE' ? 'its port is in use (is `npm run fakes` already running?)' : (error as Error).message}`);
+      await stop();
+      process.exit(1);
+    }
+  }
+  console.log('\nThe local stack accepts these loopback URLs (OPENTRACE_ALLOW_PRIVATE_NETWORKS=true). Ctrl-C stops the fakes.');
+
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    process.once(signal, () => {
+      void stop().then(() => process.exit(0));
+    });
+  }
+}
+
+await main();
