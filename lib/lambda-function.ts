@@ -9,7 +9,7 @@ import { Architecture, LoggingFormat, Runtime, Tracing } from 'aws-cdk-lib/aws-l
 import { NodejsFunction, OutputFormat, SourceMapMode } from 'aws-cdk-lib/aws-lambda-nodejs';
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -22,6 +22,14 @@ export const PROJECT_ROOT = fileURLToPath(new URL('..', import.meta.url));
  * newest `Runtime.NODEJS_*_X` and cdk-nag's AwsSolutions-L1 fails synth when a newer one appears.
  */
 export const NODE_RUNTIME = Runtime.NODEJS_24_X;
+
+/** Every `functions/connectors/<type>/proto` folder, relative to the project root. */
+function connectorProtoDirs(): string[] {
+  const connectors = join(PROJECT_ROOT, 'functions', 'connectors');
+  return readdirSync(connectors, { withFileTypes: true })
+    .filter((entry) => entry.isDirectory() && existsSync(join(connectors, entry.name, 'proto')))
+    .map((entry) => join('functions', 'connectors', entry.name, 'proto'));
+}
 
 /** Powertools metrics namespace shared by every function (service name differs per function). */
 export const METRICS_NAMESPACE = 'OpenTrace';
@@ -106,6 +114,15 @@ export class FunctionWithLogGroup extends Construct {
         // versions the tests ran, and a minified, tree-shaken bundle loads faster than the
         // runtime's full node_modules.
         bundleAwsSDK: true,
+        // Files loaded at run time rather than imported (Jaeger's .proto definitions) cannot be
+        // bundled by esbuild: every connector's `proto/` folder is copied next to the bundle,
+        // where `new URL('./proto/', import.meta.url)` finds it.
+        commandHooks: {
+          beforeBundling: () => [],
+          beforeInstall: () => [],
+          afterBundling: (inputDir: string, outputDir: string) =>
+            connectorProtoDirs().map((dir) => `mkdir -p "${outputDir}/proto" && cp -R "${join(inputDir, dir)}/." "${outputDir}/proto/"`),
+        },
       },
     });
 
