@@ -136,7 +136,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
 
 /** Sets variables the handlers read, unless already set (OPENTRACE_ALLOW_PRIVATE_NETWORKS) or forced. */
 function setEnv(forced: Record<string, string>): () => void {
-  const defaults: Record<string, string> = { OPENTRACE_ALLOW_PRIVATE_NETWORKS: 'true', POWERTOOLS_DEV: 'true' };
+  const defaults: Record<string, string> = { OPENTRACE_ALLOW_PRIVATE_NETWORKS: 'true', POWERTOOLS_DEV: 'true', POWERTOOLS_METRICS_DISABLED: 'true' };
   const previous = new Map<string, string | undefined>();
   for (const [name, value] of Object.entries(defaults)) {
     if (process.env[name] !== undefined) continue;

@@ -66,6 +66,19 @@ function parseConfig<T>(schema: z.ZodType<T>, value: unknown, path: string): T {
   return result.data;
 }
 
+/** Validates both at once, so one 400 lists every bad field. */
+function parseConfigAndCredentials(connector: AnyConnector, config: unknown, credentials: unknown) {
+  const parsedConfig = connector.configSchema.safeParse(config);
+  const parsedCredentials = connector.credentialsSchema.safeParse(credentials);
+  if (!parsedConfig.success || !parsedCredentials.success) {
+    throw new ValidationError(`The config or credentials are invalid for ${connector.title}.`, [
+      ...(parsedConfig.success ? [] : fieldErrors(parsedConfig.error.issues, 'body.config')),
+      ...(parsedCredentials.success ? [] : fieldErrors(parsedCredentials.error.issues, 'body.credentials')),
+    ]);
+  }
+  return { config: parsedConfig.data as Record<string, unknown>, credentials: parsedCredentials.data as Record<string, unknown> };
+}
+
 export class ConnectionLifecycle {
   readonly #runtime: Runtime;
   readonly #connections: ConnectionStore;
@@ -110,8 +123,7 @@ export class ConnectionLifecycle {
         { path: 'body.type', message: 'OAuth integrations are connected through their authorize route' },
       ]);
     }
-    const config = parseConfig(connector.configSchema, input.config, 'body.config') as Record<string, unknown>;
-    const credentials = parseConfig(connector.credentialsSchema, input.credentials, 'body.credentials') as Record<string, unknown>;
+    const { config, credentials } = parseConfigAndCredentials(connector, input.config, input.credentials);
     let discovered: Record<string, unknown> = {};
     if (options.verify) {
       const result = await this.#verify(tenantId, connector, config, credentials);

@@ -6,6 +6,7 @@
 import middy from '@middy/core';
 import type { MiddlewareObj } from '@middy/core';
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
+import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import { captureLambdaHandler } from '@aws-lambda-powertools/tracer/middleware';
 import type { APIGatewayProxyEvent, APIGatewayProxyResult, Context } from 'aws-lambda';
@@ -129,6 +130,7 @@ const problemJson = (): MiddlewareObj<APIGatewayProxyEvent, APIGatewayProxyResul
   onError: async (request) => {
     const requestId = request.event.requestContext?.requestId ?? 'local';
     const error = request.error;
+    metrics.addMetric(error instanceof AppError && error.status < 500 ? 'ApiRequestRejected' : 'ApiRequestFailed', MetricUnit.Count, 1);
     if (error instanceof AppError) {
       if (error.status >= 500) logger.warn('upstream failure', { status: error.status, detail: error.message });
       request.response = problemResult(error, requestId, request.event.path);
@@ -147,6 +149,7 @@ export function apiHandler(operations: Operations) {
     const request = toApiRequest(event);
     if (request.tenantId) logger.appendKeys({ tenantId: request.tenantId });
     const response = await operation(request);
+    metrics.addMetric('ApiRequest', MetricUnit.Count, 1);
     const headers = { 'x-request-id': request.requestId, ...(response.headers ?? {}) };
     if (response.body === undefined) return { statusCode: response.status, headers, body: '' };
     return { statusCode: response.status, headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(response.body) };

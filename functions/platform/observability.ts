@@ -9,6 +9,7 @@ import { Tracer } from '@aws-lambda-powertools/tracer';
 
 const serviceName = process.env.POWERTOOLS_SERVICE_NAME ?? 'opentrace';
 
-export const logger = new Logger({ serviceName, logLevel: (process.env.LOG_LEVEL as 'INFO' | undefined) ?? 'INFO' });
+// Level from POWERTOOLS_LOG_LEVEL (default INFO).
+export const logger = new Logger({ serviceName });
 export const tracer = new Tracer({ serviceName, enabled: process.env.AWS_LAMBDA_FUNCTION_NAME !== undefined && process.env.POWERTOOLS_TRACE_ENABLED !== 'false' });
 export const metrics = new Metrics({ serviceName, namespace: 'OpenTrace' });

@@ -20,4 +20,6 @@ export default async function globalSetup(): Promise<void> {
   process.env.AWS_ACCESS_KEY_ID = 'test-access-key';
   process.env.AWS_SECRET_ACCESS_KEY = 'test-secret-key';
   process.env.POWERTOOLS_DEV = 'true';
+  process.env.POWERTOOLS_METRICS_DISABLED = 'true';
+  process.env.POWERTOOLS_LOG_LEVEL ??= 'WARN';
 }
