@@ -10,6 +10,7 @@
  */
 import { DEFAULT_GRAFANA_TOKEN, startGrafanaFake } from './grafana.ts';
 import { startJaegerFake } from './jaeger.ts';
+import { DEMO_ROLE_ARN, startEksFakes } from './aws.ts';
 import { DEFAULT_OPENSEARCH_API_KEY, DEFAULT_OPENSEARCH_PASSWORD, DEFAULT_OPENSEARCH_USERNAME, startOpenSearchFake } from './opensearch.ts';
 
 interface StartedFake {
@@ -67,6 +68,22 @@ export const FAKES: FakeEntry[] = [
           `api key:  ${DEFAULT_OPENSEARCH_API_KEY}`,
           'indices:  logs-app-<yesterday>, logs-app-<today>, logs-nginx-<today>, metrics-2024',
           connectBody({ type: 'opensearch', name: 'OpenSearch (fake)', config: { url: fake.url, indexPatterns: ['logs-*'] }, credentials: { username: DEFAULT_OPENSEARCH_USERNAME, password: DEFAULT_OPENSEARCH_PASSWORD } }),
+        ],
+      };
+    },
+  },
+  {
+    name: 'aws-eks',
+    async start() {
+      const fakes = await startEksFakes({ host: HOST, stsPort: 3105, eksPort: 3106, kubePort: 3107 });
+      const env = Object.entries({ ...fakes.env, AWS_ACCESS_KEY_ID: 'local-access-key', AWS_SECRET_ACCESS_KEY: 'local-secret-key' }).map(([k, v]) => `${k}=${v}`);
+      return {
+        close: () => fakes.close(),
+        lines: [
+          `sts:   ${fakes.sts.url}   eks: ${fakes.eks.url}   kubernetes: ${fakes.kube.url}`,
+          `start the local stack with: ${env.join(' ')} npm start`,
+          `role:  ${DEMO_ROLE_ARN}; clusters prod-eu (eu-west-1), prod-us (us-east-1), no-access (eu-west-1: no access entry, 403)`,
+          connectBody({ type: 'aws-eks', name: 'EKS (fake)', config: { roleArn: DEMO_ROLE_ARN, clusters: [{ name: 'prod-eu', region: 'eu-west-1' }] }, credentials: {} }),
         ],
       };
     },
