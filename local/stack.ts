@@ -12,6 +12,7 @@ import { DEFAULT_DATA_DIR, removeStackInfo, writeStackInfo } from './data-dir.ts
 import { startDevServer, type Authorizer, type DevRoute, type HandlerLoader } from './dev-server.ts';
 import { DEFAULT_TABLE_NAME, localClientConfig, startLocalDynamo } from './dynamo.ts';
 import { LocalStackError } from './errors.ts';
+import { startLocalSyncOrchestration } from './state-machine-runner.ts';
 
 export interface LocalStackOptions {
   dataDir?: string;
@@ -25,6 +26,8 @@ export interface LocalStackOptions {
   loadHandler?: HandlerLoader;
   authorize?: Authorizer;
   log?: (line: string) => void;
+  /** false: no sync orchestration (tests of the server alone). Default on. */
+  sync?: boolean;
 }
 
 export interface LocalStack {
@@ -69,6 +72,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
   });
 
   let dynamo: Awaited<ReturnType<typeof startLocalDynamo>> | undefined;
+  let sync: Awaited<ReturnType<typeof startLocalSyncOrchestration>> | undefined;
   try {
     dynamo = await startLocalDynamo({ dataDir: options.dataDir ?? DEFAULT_DATA_DIR, tableName });
     process.env.OPENTRACE_DATA_DIR = dynamo.dataDir;
@@ -87,6 +91,9 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       }
     }
 
+    // Syncs run through the state machine CDK synthesizes (cached under the data dir), on a timer.
+    sync = options.sync === false ? undefined : await startLocalSyncOrchestration({ dataDir: dynamo.dataDir, ...(options.log ? { log: options.log } : {}) });
+
     const server = await startDevServer({
       port: options.port ?? 3000,
       ...(options.host ? { host: options.host } : {}),
@@ -98,6 +105,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
 
     const instanceId = randomUUID();
     const running = dynamo;
+    const runningSync = sync;
     await writeStackInfo(running.dataDir, {
       instanceId,
       pid: process.pid,
@@ -121,6 +129,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
           try {
             await removeStackInfo(running.dataDir, instanceId);
             await server.close();
+            await runningSync?.close();
           } finally {
             await running.stop();
             restoreEnv();
@@ -128,6 +137,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
         })()),
     };
   } catch (error) {
+    await sync?.close().catch(() => undefined);
     await dynamo?.stop().catch(() => undefined);
     restoreEnv();
     throw error;

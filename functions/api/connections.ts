@@ -3,7 +3,8 @@ import { ConnectionLifecycle } from '#connections/lifecycle.ts';
 import { apiHandler, json, parseWith, requireTenant, type Operations } from '#platform/http.ts';
 import { runtime } from '#platform/runtime.ts';
 import { connectionIdParams, createConnectionBody, createConnectionQuery, listConnectionsQuery, patchConnectionBody } from './schemas.ts';
-import { disconnect } from '#connections/disconnect.ts';
+import { disconnectConnection } from '#sync/disconnect.ts';
+import { toView } from '#connections/lifecycle.ts';
 
 const lifecycle = () => new ConnectionLifecycle(runtime());
 
@@ -39,7 +40,8 @@ export const operations: Operations = {
   'DELETE /v1/connections/{id}': async (request) => {
     const tenantId = requireTenant(request);
     const { id } = parseWith(connectionIdParams, request.params, 'params');
-    return json(202, await disconnect(runtime(), tenantId, id));
+    // Marks it disconnecting (gone from every route at once) and starts the removal in the background.
+    return json(202, toView(await disconnectConnection(tenantId, id)));
   },
 };
 

@@ -35,6 +35,10 @@ export const ROUTES: readonly RouteDefinition[] = [
   { method: 'POST', path: '/v1/connections/{id}/test', fn: 'connections', summary: 'Run the live check with the stored values', success: { status: 200, description: '{ ok, checks: [{ name, ok, detail }] }' } },
   { method: 'DELETE', path: '/v1/connections/{id}', fn: 'connections', summary: 'Disconnect: removes the secret and the synced data; the external service is untouched', success: { status: 202, description: 'The connection, status disconnecting' } },
 
+  { method: 'POST', path: '/v1/connections/{id}/sync', fn: 'syncs', summary: 'Start a sync now (409 while one runs for this connection)', body: schemas.startSyncBody, success: { status: 202, description: 'The sync, queued' } },
+  { method: 'GET', path: '/v1/connections/{id}/syncs', fn: 'syncs', summary: "A connection's syncs, newest first", query: schemas.listQuery, success: { status: 200, description: '{ items, nextToken }' } },
+  { method: 'GET', path: '/v1/syncs/{syncId}', fn: 'syncs', summary: 'One sync: status, progress, stats, error', success: { status: 200, description: 'The sync' } },
+
   { method: 'GET', path: '/v1/graph/nodes', fn: 'graph', summary: 'Nodes by type, name prefix or contributing connection', query: schemas.graphNodesQuery, success: { status: 200, description: '{ items, nextToken }' } },
   { method: 'GET', path: '/v1/graph/nodes/{nodeId}', fn: 'graph', summary: 'One node (URL-encode the id)', success: { status: 200, description: '{ id, type, name, props, sources, updatedAt }' } },
   { method: 'GET', path: '/v1/graph/nodes/{nodeId}/edges', fn: 'graph', summary: "A node's edges", query: schemas.edgesQuery, success: { status: 200, description: '{ items: [{ from, type, to, props, sources }] }' } },

@@ -65,3 +65,9 @@ export const traverseBody = z
     limit: z.number().int().min(1).max(1000).optional(),
   })
   .strict();
+
+export const syncIdParams = z.object({ syncId: z.string().regex(/^sync_[0-9a-z]{26}$/, 'not a sync id (sync_…)') });
+
+export const startSyncBody = z
+  .object({ mode: z.enum(['incremental', 'full']).optional().describe('Default: incremental, or full when one is due') })
+  .strict();

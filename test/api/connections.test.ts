@@ -191,6 +191,7 @@ describe('connection lifecycle', () => {
     const removed = await api.call('DELETE', `/v1/connections/${first.id}`, { token: acme });
     expect(removed.status).toBe(202);
     expect(removed.body).toMatchObject({ id: first.id, status: 'disconnecting' });
+    await api.runner.idle();
     expect((await api.call('GET', `/v1/connections/${first.id}`, { token: acme })).status).toBe(404);
     expect(api.secrets.namesOf('acme').some((name) => name.startsWith(first.id))).toBe(false);
     expect(await graph.getNode('acme', `grafana:datasource:${first.id}`)).toBeUndefined();
@@ -211,5 +212,19 @@ describe('connection lifecycle', () => {
     const { id } = await connectGrafana();
     const empty = await api.call('PATCH', `/v1/connections/${id}`, { token: acme, body: {} });
     expect(empty.status).toBe(400);
+  });
+});
+
+describe('sync routes', () => {
+  it('explains that a live-only integration has nothing to sync, and validates sync ids', async () => {
+    const { id } = await connectGrafana();
+    const sync = await api.call('POST', `/v1/connections/${id}/sync`, { token: acme, body: { mode: 'full' } });
+    expect(sync.status).toBe(400);
+    expect(sync.body.detail).toMatch(/nothing to sync/);
+    expect((await api.call('POST', `/v1/connections/${id}/sync`, { token: acme, body: { mode: 'sometimes' } })).status).toBe(400);
+    expect((await api.call('GET', `/v1/connections/${id}/syncs`, { token: acme })).body).toEqual({ items: [], nextToken: null });
+    expect((await api.call('GET', '/v1/syncs/not-a-sync', { token: acme })).status).toBe(400);
+    expect((await api.call('GET', '/v1/syncs/sync_00000000000000000000000000', { token: acme })).status).toBe(404);
+    expect((await api.call('GET', `/v1/connections/${id}/syncs`, { token: globex })).status).toBe(404);
   });
 });

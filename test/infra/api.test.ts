@@ -33,7 +33,7 @@ describe('routes', () => {
   it('one Lambda per distinct fn, from functions/api/<fn>.ts', () => {
     expect([...shipped.stack.api.functions.keys()]).toEqual(API_FUNCTIONS);
     const authorizers = ROUTES.some((route) => !route.public) ? 1 : 0;
-    shipped.template.resourceCountIs('AWS::Lambda::Function', API_FUNCTIONS.length + authorizers);
+    expect(apiFunctionCount(shipped.template)).toBe(API_FUNCTIONS.length + authorizers);
     for (const fn of API_FUNCTIONS) shipped.template.hasResourceProperties('AWS::Lambda::Function', { Description: `functions/api/${fn}.ts` });
   });
 
@@ -83,7 +83,7 @@ describe('routes', () => {
 
   it('no authorizer is created while every route is public (API Gateway rejects an unused one)', () => {
     buildStack(PUBLIC_ONLY_ROUTES).template.resourceCountIs('AWS::ApiGateway::Authorizer', 0);
-    buildStack(PUBLIC_ONLY_ROUTES).template.resourceCountIs('AWS::Lambda::Function', 1);
+    expect(apiFunctionCount(buildStack(PUBLIC_ONLY_ROUTES).template)).toBe(1);
   });
 
   it('the authorizer is never served as a route', () => {
@@ -146,3 +146,8 @@ describe('the prod stage', () => {
     });
   });
 });
+
+/** Lambda functions of the API construct (the stack also holds the sync functions). */
+function apiFunctionCount(template: Template): number {
+  return Object.keys(template.findResources('AWS::Lambda::Function')).filter((id) => id.startsWith('Api')).length;
+}

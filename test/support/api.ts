@@ -8,6 +8,10 @@ import { clearAuthorizerCache } from '#api/authorizer.ts';
 import { configureRuntime } from '#platform/runtime.ts';
 import type { TableRef } from '#platform/dynamo.ts';
 import { TenantStore } from '#platform/tenants.ts';
+import { configureSyncLauncher } from '#sync/launcher.ts';
+import { LocalStateMachineRunner, loadDefinition } from '#local/state-machine-runner.ts';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { createTestTable } from './dynamo.ts';
 import { checkForSecrets, MemorySecretStore } from './secrets.ts';
 
@@ -23,6 +27,8 @@ export interface TestApi {
   url: string;
   table: TableRef;
   secrets: MemorySecretStore;
+  /** The synthesized state machine, run locally: what POST …/sync and DELETE start. */
+  runner: LocalStateMachineRunner;
   tokenFor(tenantId: string): Promise<string>;
   call(method: string, path: string, options?: { token?: string | null; body?: unknown; rawBody?: string | Buffer; headers?: Record<string, string> }): Promise<ApiAnswer>;
   close(): Promise<void>;
@@ -33,6 +39,10 @@ export async function startTestApi(): Promise<TestApi> {
   const secrets = new MemorySecretStore();
   configureRuntime({ table, secrets });
   clearAuthorizerCache();
+  // Synthesized once per test run (cached by content hash), then run by aws-local-stepfunctions.
+  const definition = await loadDefinition(join(tmpdir(), 'opentrace-test-state-machine'));
+  const runner = new LocalStateMachineRunner({ definition, sliceBudgetMs: 5_000 });
+  configureSyncLauncher(runner);
   const server = await startDevServer({ port: 0 });
   const tenants = new TenantStore(table);
   const tokens = new Map<string, string>();
@@ -40,6 +50,7 @@ export async function startTestApi(): Promise<TestApi> {
     url: server.url,
     table,
     secrets,
+    runner,
     async tokenFor(tenantId) {
       let token = tokens.get(tenantId);
       if (!token) {
@@ -68,6 +79,10 @@ export async function startTestApi(): Promise<TestApi> {
       }
       return { status: response.status, headers: response.headers, body: parsed, text };
     },
-    close: () => server.close(),
+    close: async () => {
+      await server.close();
+      await runner.close();
+      configureSyncLauncher(undefined);
+    },
   };
 }

@@ -93,7 +93,7 @@ export interface SyncHarness {
   leases: LeaseStore;
   tenantId: string;
   createConnection(type: string, overrides?: Partial<Connection>): Promise<Connection>;
-  /** Runs one execution to its end and returns its output. */
+  /** Runs one execution to its end and returns its output (the clock moves on a second first). */
   execute(input: Record<string, unknown>): Promise<unknown>;
   run(syncId: string): Promise<SyncRun>;
   /** Sync runs of a connection, newest first. */
@@ -169,6 +169,8 @@ export async function createSyncHarness(options: HarnessOptions): Promise<SyncHa
       });
     },
     async execute(input) {
+      // Runs sort newest first by start time: a new run starts a little later than the last.
+      clock.advance(1000);
       return runner.startExecution(input).result;
     },
     async run(syncId) {
