@@ -14,6 +14,11 @@ export interface GraphWriterOptions {
   /** Items buffered before a flush; a flush costs one BatchGet per 100 items and one BatchWrite per 25 changed ones. */
   flushAt?: number;
   concurrency?: number;
+  /**
+   * Flushes that may run while the caller keeps adding items: the connector fetches and hashes
+   * the next items while DynamoDB stores the previous ones. Upserts wait when this many run.
+   */
+  maxFlushesInFlight?: number;
   now?: () => Date;
 }
 
@@ -48,6 +53,10 @@ export class GraphWriter {
   readonly #concurrency: number;
   readonly #now: () => Date;
   #pending = new Map<string, PendingItem>();
+  /** Flushes running in the background while the caller keeps producing items. */
+  readonly #inFlight = new Set<Promise<void>>();
+  readonly #maxInFlight: number;
+  #failure: unknown;
   #knownTypes: { node: Set<string>; edge: Set<string> } | undefined;
 
   constructor(table: TableRef, tenantId: string, connectionId: string, options: GraphWriterOptions = {}) {
@@ -56,6 +65,7 @@ export class GraphWriter {
     this.connectionId = connectionId;
     this.#flushAt = options.flushAt ?? 500;
     this.#concurrency = options.concurrency ?? 8;
+    this.#maxInFlight = options.maxFlushesInFlight ?? 2;
     this.#now = options.now ?? (() => new Date());
   }
 
@@ -82,7 +92,7 @@ export class GraphWriter {
         u: updatedAt,
       }),
     });
-    if (this.#pending.size >= this.#flushAt) await this.flush();
+    await this.#maybeFlush();
   }
 
   async upsertEdge(edge: GraphEdgeInput): Promise<void> {
@@ -107,7 +117,31 @@ export class GraphWriter {
         u: updatedAt,
       }),
     });
-    if (this.#pending.size >= this.#flushAt) await this.flush();
+    await this.#maybeFlush();
+  }
+
+  async #maybeFlush(): Promise<void> {
+    this.#throwIfFailed();
+    if (this.#pending.size < this.#flushAt) return;
+    this.#startFlush();
+    while (this.#inFlight.size >= this.#maxInFlight) await Promise.race(this.#inFlight);
+    this.#throwIfFailed();
+  }
+
+  #throwIfFailed(): void {
+    if (this.#failure !== undefined) throw this.#failure;
+  }
+
+  #startFlush(): void {
+    if (this.#pending.size === 0) return;
+    const batch = [...this.#pending.values()];
+    this.#pending = new Map();
+    const flushing: Promise<void> = this.#write(batch)
+      .catch((error: unknown) => {
+        this.#failure ??= error;
+      })
+      .finally(() => this.#inFlight.delete(flushing));
+    this.#inFlight.add(flushing);
   }
 
   #enqueue(item: PendingItem): void {
@@ -117,11 +151,17 @@ export class GraphWriter {
     this.#pending.set(id, item);
   }
 
-  /** Writes everything buffered. Call before the end of a slice; nothing is written until then. */
+  /**
+   * Writes everything buffered and waits for every flush in flight. Call before the end of a
+   * slice; throws the first write failure (nothing after a failure counts as written).
+   */
   async flush(): Promise<void> {
-    if (this.#pending.size === 0) return;
-    const batch = [...this.#pending.values()];
-    this.#pending = new Map();
+    this.#startFlush();
+    while (this.#inFlight.size > 0) await Promise.all(this.#inFlight);
+    this.#throwIfFailed();
+  }
+
+  async #write(batch: PendingItem[]): Promise<void> {
     const onRequest = (kind: 'read' | 'write') => {
       if (kind === 'read') this.stats.readRequests++;
       else this.stats.writeRequests++;
