@@ -5,7 +5,7 @@
  */
 import { GetCommand, QueryCommand, type QueryCommandInput } from '@aws-sdk/lib-dynamodb';
 import pLimit from 'p-limit';
-import type { TableRef } from '#platform/dynamo.ts';
+import { queryAll, queryPages, type TableRef } from '#platform/dynamo.ts';
 import { keys, nameKey } from '#platform/keys.ts';
 import { batchWriteAll } from '#platform/batch.ts';
 import { ValidationError } from '#platform/errors.ts';
@@ -134,17 +134,8 @@ export class GraphStore {
     return new GraphWriter(this.#table, tenantId, connectionId, options);
   }
 
-  async #queryAll(input: Omit<QueryCommandInput, 'TableName'>): Promise<Item[]> {
-    const items: Item[] = [];
-    let startKey: Item | undefined;
-    do {
-      const page = await this.#table.client.send(
-        new QueryCommand({ TableName: this.#table.tableName, ...input, ...(startKey ? { ExclusiveStartKey: startKey } : {}) }),
-      );
-      items.push(...(page.Items ?? []));
-      startKey = page.LastEvaluatedKey;
-    } while (startKey);
-    return items;
+  #queryAll(input: Omit<QueryCommandInput, 'TableName' | 'ExclusiveStartKey'>): Promise<Item[]> {
+    return queryAll(this.#table, input);
   }
 
   async getNode(tenantId: string, nodeId: string): Promise<GraphNode | undefined> {
@@ -317,29 +308,23 @@ export class GraphStore {
 
   /** Every item one connection contributed, a page at a time (for disconnect and the stale sweep). */
   async *contributions(tenantId: string, connectionId: string, pageSize = 1000): AsyncGenerator<ContributionRef[]> {
-    let startKey: Item | undefined;
-    do {
-      const page = await this.#table.client.send(
-        new QueryCommand({
-          TableName: this.#table.tableName,
-          IndexName: 'GSI3',
-          KeyConditionExpression: 'GSI3PK = :pk',
-          ExpressionAttributeValues: { ':pk': keys.contributionsOf(tenantId, connectionId).GSI3PK },
-          ProjectionExpression: 'PK, SK, GSI3PK, GSI3SK, kind, #type',
-          ExpressionAttributeNames: { '#type': 'type' },
-          Limit: pageSize,
-          ...(startKey ? { ExclusiveStartKey: startKey } : {}),
-        }),
-      );
-      const refs = (page.Items ?? []).map((item) => ({
+    const pages = queryPages(this.#table, {
+      IndexName: 'GSI3',
+      KeyConditionExpression: 'GSI3PK = :pk',
+      ExpressionAttributeValues: { ':pk': keys.contributionsOf(tenantId, connectionId).GSI3PK },
+      ProjectionExpression: 'PK, SK, GSI3PK, GSI3SK, kind, #type',
+      ExpressionAttributeNames: { '#type': 'type' },
+      Limit: pageSize,
+    });
+    for await (const page of pages) {
+      const refs = page.map((item) => ({
         PK: String(item.PK),
         SK: String(item.SK),
         kind: item.kind === 'edge' ? ('edge' as const) : ('node' as const),
         type: String(item.type),
       }));
       if (refs.length > 0) yield refs;
-      startKey = page.LastEvaluatedKey;
-    } while (startKey);
+    }
   }
 
   /** Deletes contribution items (nodes and edges stay while another connection still contributes them). */
@@ -367,23 +352,16 @@ export class GraphStore {
 
   /** How many nodes and edges one connection contributes. */
   async connectionStats(tenantId: string, connectionId: string): Promise<{ nodes: number; edges: number }> {
+    // Keys only (projection of the GSI3 sort key): reads stay small and every page is counted.
     const count = async (prefix: string) => {
       let total = 0;
-      let startKey: Item | undefined;
-      do {
-        const page = await this.#table.client.send(
-          new QueryCommand({
-            TableName: this.#table.tableName,
-            IndexName: 'GSI3',
-            KeyConditionExpression: 'GSI3PK = :pk AND begins_with(GSI3SK, :prefix)',
-            ExpressionAttributeValues: { ':pk': keys.contributionsOf(tenantId, connectionId).GSI3PK, ':prefix': prefix },
-            Select: 'COUNT',
-            ...(startKey ? { ExclusiveStartKey: startKey } : {}),
-          }),
-        );
-        total += page.Count ?? 0;
-        startKey = page.LastEvaluatedKey;
-      } while (startKey);
+      const pages = queryPages(this.#table, {
+        IndexName: 'GSI3',
+        KeyConditionExpression: 'GSI3PK = :pk AND begins_with(GSI3SK, :prefix)',
+        ExpressionAttributeValues: { ':pk': keys.contributionsOf(tenantId, connectionId).GSI3PK, ':prefix': prefix },
+        ProjectionExpression: 'GSI3SK',
+      });
+      for await (const page of pages) total += page.length;
       return total;
     };
     const [nodes, edges] = await Promise.all([count('N#'), count('E#')]);

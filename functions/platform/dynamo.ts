@@ -1,5 +1,5 @@
 import { DynamoDBClient, type DynamoDBClientConfig } from '@aws-sdk/client-dynamodb';
-import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { DynamoDBDocumentClient, QueryCommand, type QueryCommandInput } from '@aws-sdk/lib-dynamodb';
 
 /** Where the table is: its name, and the client to reach it. Built once at a handler's edge. */
 export interface TableRef {
@@ -42,3 +42,25 @@ export function tableFromEnv(client = createDocumentClient()): TableRef {
 
 /** Epoch seconds for the TTL attribute. */
 export const ttlEpochSeconds = (date: Date) => Math.floor(date.getTime() / 1000);
+
+/** Every page of a Query, in order, one request each; stop iterating to stop reading. */
+export async function* queryPages(
+  table: TableRef,
+  input: Omit<QueryCommandInput, 'TableName' | 'ExclusiveStartKey'>,
+): AsyncGenerator<Record<string, unknown>[]> {
+  let startKey: Record<string, unknown> | undefined;
+  do {
+    const page = await table.client.send(
+      new QueryCommand({ TableName: table.tableName, ...input, ...(startKey ? { ExclusiveStartKey: startKey } : {}) }),
+    );
+    yield page.Items ?? [];
+    startKey = page.LastEvaluatedKey;
+  } while (startKey);
+}
+
+/** All items of a Query, every page read. */
+export async function queryAll(table: TableRef, input: Omit<QueryCommandInput, 'TableName' | 'ExclusiveStartKey'>): Promise<Record<string, unknown>[]> {
+  const items: Record<string, unknown>[] = [];
+  for await (const page of queryPages(table, input)) items.push(...page);
+  return items;
+}

@@ -3,9 +3,10 @@
  * a cluster, or "connection" for the whole thing), so an interrupted sync resumes where it
  * stopped. Saving a state equal to the stored one writes nothing.
  */
-import { DeleteCommand, GetCommand, PutCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
+import { GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
 import { stringify } from 'safe-stable-stringify';
-import type { TableRef } from './dynamo.ts';
+import { queryPages, type TableRef } from './dynamo.ts';
+import { batchWriteAll } from './batch.ts';
 import { keys } from './keys.ts';
 
 export type SyncStateValue = Record<string, unknown>;
@@ -46,22 +47,14 @@ export class SyncStateStore {
   /** Forgets every scope of a connection (disconnect). */
   async deleteAll(tenantId: string, connectionId: string): Promise<void> {
     const { PK, SKPrefix } = keys.syncStatePartition(tenantId, connectionId);
-    let startKey: Record<string, unknown> | undefined;
-    do {
-      const page = await this.#table.client.send(
-        new QueryCommand({
-          TableName: this.#table.tableName,
-          KeyConditionExpression: 'PK = :pk AND begins_with(SK, :prefix)',
-          ExpressionAttributeValues: { ':pk': PK, ':prefix': SKPrefix },
-          ProjectionExpression: 'PK, SK',
-          ...(startKey ? { ExclusiveStartKey: startKey } : {}),
-        }),
-      );
-      for (const item of page.Items ?? []) {
-        await this.#table.client.send(new DeleteCommand({ TableName: this.#table.tableName, Key: { PK: item.PK, SK: item.SK } }));
-      }
-      startKey = page.LastEvaluatedKey;
-    } while (startKey);
+    const pages = queryPages(this.#table, {
+      KeyConditionExpression: 'PK = :pk AND begins_with(SK, :prefix)',
+      ExpressionAttributeValues: { ':pk': PK, ':prefix': SKPrefix },
+      ProjectionExpression: 'PK, SK',
+    });
+    for await (const page of pages) {
+      await batchWriteAll(this.#table, page.map((item) => ({ DeleteRequest: { Key: { PK: item.PK, SK: item.SK } } })));
+    }
     for (const id of this.#known.keys()) if (id.startsWith(`${tenantId}/${connectionId}/`)) this.#known.delete(id);
   }
 }

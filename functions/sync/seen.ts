@@ -8,9 +8,8 @@
  * a collision can only keep an item, never delete one.
  */
 import { createHash } from 'node:crypto';
-import { QueryCommand } from '@aws-sdk/lib-dynamodb';
 import { batchWriteAll, type WriteRequest } from '#platform/batch.ts';
-import type { TableRef } from '#platform/dynamo.ts';
+import { queryPages, type TableRef } from '#platform/dynamo.ts';
 import { ttlEpochSeconds } from '#platform/dynamo.ts';
 import { keys } from '#platform/keys.ts';
 
@@ -76,18 +75,13 @@ export class SeenStore {
     const { PK, SKPrefix } = keys.syncSeenPartition(tenantId, syncId);
     const hashes = new Set<string>();
     const incomplete = new Map<string, string>();
-    let startKey: Record<string, unknown> | undefined;
-    do {
-      const page = await this.#table.client.send(
-        new QueryCommand({
-          TableName: this.#table.tableName,
-          KeyConditionExpression: 'PK = :pk AND begins_with(SK, :prefix)',
-          ExpressionAttributeValues: { ':pk': PK, ':prefix': SKPrefix },
-          ConsistentRead: true,
-          ...(startKey ? { ExclusiveStartKey: startKey } : {}),
-        }),
-      );
-      for (const item of page.Items ?? []) {
+    const pages = queryPages(this.#table, {
+      KeyConditionExpression: 'PK = :pk AND begins_with(SK, :prefix)',
+      ExpressionAttributeValues: { ':pk': PK, ':prefix': SKPrefix },
+      ConsistentRead: true,
+    });
+    for await (const page of pages) {
+      for (const item of page) {
         const raw = item.h as Uint8Array | undefined;
         if (raw) {
           const bytes = Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength);
@@ -97,8 +91,7 @@ export class SeenStore {
           if (!incomplete.has(kind)) incomplete.set(kind, reason);
         }
       }
-      startKey = page.LastEvaluatedKey;
-    } while (startKey);
+    }
     return { hashes, incomplete };
   }
 }
