@@ -1,8 +1,10 @@
 /** `npm run bench`: runs every benchmark and prints its figures. `npm run bench -- graph` runs one. */
+import { benchCodeSymbols } from './code-symbols.bench.ts';
 import { benchGraphWriter } from './graph-writer.bench.ts';
 
 const BENCHMARKS: Record<string, () => Promise<void>> = {
   graph: benchGraphWriter,
+  code: benchCodeSymbols,
 };
 
 const wanted = process.argv.slice(2);

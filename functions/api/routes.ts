@@ -28,6 +28,10 @@ export const ROUTES: readonly RouteDefinition[] = [
   { method: 'GET', path: '/v1/integrations', fn: 'catalog', summary: 'The integrations that can be connected', success: { status: 200, description: '{ items: [{ type, title, auth, provides, configSchema }] }' } },
   { method: 'GET', path: '/v1/integrations/{type}', fn: 'catalog', summary: 'One integration, with setup material for this tenant (aws-eks: IAM and trust policies)', success: { status: 200, description: 'One catalog entry' } },
 
+  { method: 'POST', path: '/v1/integrations/{type}/authorize', fn: 'oauth', summary: 'Start connecting an OAuth integration (github, gitlab, slack): the provider URL to send the browser to', body: schemas.authorizeBody, success: { status: 200, description: '{ authorizeUrl, expiresAt }' } },
+  { method: 'GET', path: '/v1/oauth/{type}/callback', fn: 'oauth', public: true, summary: "The provider's redirect back: exchanges the code, stores the tokens, creates and verifies the connection", query: schemas.oauthCallbackQuery, success: { status: 302, description: 'To returnUrl?status=connected&connectionId=… (or status=error&error=…); without a returnUrl, 200 { connection, checks }' } },
+  { method: 'PUT', path: '/v1/integrations/gitlab/instances', fn: 'oauth', summary: "Register a self-managed GitLab instance's OAuth application (the secret goes to Secrets Manager)", body: schemas.oauthInstanceBody, success: { status: 200, description: '{ provider, baseUrl, clientId, callbackUrl, check, createdAt, updatedAt }' } },
+
   { method: 'POST', path: '/v1/connections', fn: 'connections', summary: 'Connect an integration with a form (verified live first)', query: schemas.createConnectionQuery, body: schemas.createConnectionBody, success: { status: 201, description: 'The connection' } },
   { method: 'GET', path: '/v1/connections', fn: 'connections', summary: 'List connections', query: schemas.listConnectionsQuery, success: { status: 200, description: '{ items, nextToken }' } },
   { method: 'GET', path: '/v1/connections/{id}', fn: 'connections', summary: 'One connection, with its last sync and graph stats', success: { status: 200, description: 'The connection' } },

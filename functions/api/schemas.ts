@@ -71,3 +71,50 @@ export const syncIdParams = z.object({ syncId: z.string().regex(/^sync_[0-9a-z]{
 export const startSyncBody = z
   .object({ mode: z.enum(['incremental', 'full']).optional().describe('Default: incremental, or full when one is due') })
   .strict();
+
+// --- OAuth connect (functions/api/oauth.ts) ---------------------------------------------------
+
+export const authorizeBody = z
+  .object({
+    returnUrl: z
+      .string()
+      .max(2048)
+      .optional()
+      .describe('Where the callback sends the browser back to (status=connected&connectionId=… or status=error&error=…); must be on an allowed origin (OPENTRACE_ALLOWED_RETURN_ORIGINS). Without it the callback answers 200 { connection }.'),
+    baseUrl: z
+      .url({ protocol: /^https?$/, error: 'baseUrl must be an http(s) URL such as https://gitlab.example.com' })
+      .max(2048)
+      .optional()
+      .describe('gitlab only: a self-managed instance registered first with PUT /v1/integrations/gitlab/instances (default GitLab.com)'),
+    channels: z
+      .array(z.string().trim().regex(/^(#?[a-z0-9][a-z0-9._-]{0,79}|[CGD][A-Z0-9]{6,20})$/, 'a channel is its id (C0123ABCD) or its name (#alerts)'))
+      .min(1)
+      .max(20)
+      .optional()
+      .describe('slack only: channels to post to, besides the one picked on Slack\'s consent screen'),
+    name: connectionName.optional().describe('Name of the connection to create (default from the account, e.g. "GitHub acme")'),
+  })
+  .strict();
+
+/** Providers add their own parameters (GitHub: installation_id, setup_action): unknown ones are kept, not refused. */
+export const oauthCallbackQuery = z.looseObject({
+  code: z.string().max(2048).optional(),
+  state: z.string().max(512).optional(),
+  error: z.string().max(256).optional(),
+  error_description: z.string().max(2048).optional(),
+  installation_id: z.string().max(32).optional(),
+  setup_action: z.string().max(32).optional(),
+});
+
+export const oauthInstanceBody = z
+  .object({
+    baseUrl: z
+      .url({ protocol: /^https?$/, error: 'baseUrl must be an http(s) URL such as https://gitlab.example.com' })
+      .max(2048)
+      .refine((value) => !/^[a-z][a-z0-9+.-]*:\/\/[^/?#]*@/i.test(value), 'baseUrl must not contain a user name or password')
+      .refine((value) => !/[?#]/.test(value), 'baseUrl must not have a query string or fragment')
+      .describe('The instance, as you open it in a browser (https://gitlab.example.com, with its relative URL root if any)'),
+    clientId: z.string().trim().min(1).max(255).describe('The Application ID of the OAuth application created on the instance'),
+    clientSecret: z.string().trim().min(1).max(1024).regex(/^\S+$/, 'clientSecret must not contain spaces').describe('Its secret; stored in Secrets Manager only, never returned'),
+  })
+  .strict();

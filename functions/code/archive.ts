@@ -66,6 +66,23 @@ class ArchiveStop extends Error {
   }
 }
 
+/** The archive broke while a file's bytes were read: a bad download, not the visitor's failure. */
+class EntryReadError extends Error {}
+
+class VisitorFailure extends Error {
+  constructor(cause: unknown) {
+    super('the archive visitor failed', { cause });
+  }
+}
+
+async function visitFile(visitor: ArchiveVisitor, file: ArchiveFile): Promise<void> {
+  try {
+    await visitor.file(file);
+  } catch (error) {
+    throw error instanceof EntryReadError ? error : new VisitorFailure(error);
+  }
+}
+
 /** Counts inflated bytes (the backstop against a gzip bomb whose tar headers understate it) and passes them on. */
 class ByteCounter extends Transform {
   bytes = 0;
@@ -149,7 +166,7 @@ export async function readArchive(source: ArchiveSource, visitor: ArchiveVisitor
         seen.add(path);
         result.files++;
         const size = header.size ?? 0;
-        await visitor.file({
+        await visitFile(visitor, {
           path,
           size,
           read: async () => {
@@ -157,7 +174,11 @@ export async function readArchive(source: ArchiveSource, visitor: ArchiveVisitor
             consumed = true;
             if (size > limits.maxFileBytes) throw new Error(`${path} is over the ${limits.maxFileBytes}-byte cap; check size before reading`);
             const chunks: Buffer[] = [];
-            for await (const chunk of entry) chunks.push(chunk as Buffer);
+            try {
+              for await (const chunk of entry) chunks.push(chunk as Buffer);
+            } catch (error) {
+              throw new EntryReadError((error as Error).message);
+            }
             return chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
           },
         });
@@ -165,6 +186,8 @@ export async function readArchive(source: ArchiveSource, visitor: ArchiveVisitor
       if (!consumed) for await (const _chunk of entry); // drain: the next entry starts after this one's bytes
     }
   } catch (error) {
+    // The visitor's own failure (the graph store is down) is the caller's to handle: not a bad archive.
+    if (error instanceof VisitorFailure) throw error.cause;
     result.complete = false;
     if (error instanceof ArchiveStop) {
       visitor.warn(error.code, error.message);

@@ -4,6 +4,7 @@
  * Nothing is stored when any step before the final write fails, and credentials only ever go to
  * the secret store.
  */
+import { isDeepStrictEqual } from 'node:util';
 import { z } from 'zod';
 import { findConnector, allConnectors } from '#connectors/registry.ts';
 import type { Connector, VerifyResult } from '#connectors/types.ts';
@@ -16,6 +17,7 @@ import { OutboundBlockedError, safeFetch } from '#platform/outbound.ts';
 import type { Runtime } from '#platform/runtime.ts';
 import { TenantStore } from '#platform/tenants.ts';
 import { GraphStore } from '#graph/store.ts';
+import { OAuthTokenManager, ReconnectNeededError, TokenRefreshBusyError, TokenRefreshFailedError } from '../oauth/tokens.ts';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 type AnyConnector = Connector<any, any>;
@@ -64,6 +66,14 @@ function parseConfig<T>(schema: z.ZodType<T>, value: unknown, path: string): T {
   const result = schema.safeParse(value);
   if (!result.success) throw new ValidationError(`The ${path.split('.').pop()} are invalid for this integration.`, fieldErrors(result.error.issues, path));
   return result.data;
+}
+
+/** Config fields the connector's configSchema marks `readOnly` (GitLab's baseUrl): set on connect, never by PATCH. */
+function readOnlyConfigKeys(connector: AnyConnector): string[] {
+  const schema = z.toJSONSchema(connector.configSchema, { io: 'input', unrepresentable: 'any' }) as { properties?: Record<string, { readOnly?: unknown }> };
+  return Object.entries(schema.properties ?? {})
+    .filter(([, property]) => property?.readOnly === true)
+    .map(([key]) => key);
 }
 
 /** Validates both at once, so one 400 lists every bad field. */
@@ -158,6 +168,67 @@ export class ConnectionLifecycle {
     }
   }
 
+  /**
+   * Connect through OAuth (the callback in functions/oauth/flow.ts). The code was exchanged, so
+   * the tokens exist: the connection is stored whatever the live check says, with its status
+   * following the check (a failed check becomes its lastError, fixable without another OAuth
+   * round trip). `afterVerify` runs once after a passing check (Slack posts its test message);
+   * a `failure` it reports makes the connection `error` too. The tokens go to the secret store
+   * only; nothing is stored if the record cannot be written.
+   */
+  async createFromOAuth(
+    tenantId: string,
+    input: { type: string; name?: string; config: Record<string, unknown>; credentials: Record<string, unknown> },
+    hooks: {
+      afterVerify?: (verified: { config: Record<string, unknown>; credentials: Record<string, unknown> }) => Promise<{ config?: Record<string, unknown>; failure?: string }>;
+      defaultName?: (config: Record<string, unknown>) => string;
+    } = {},
+  ): Promise<{ connection: ConnectionView; checks: VerifyResult['checks'] }> {
+    const connector = connectorFor(input.type);
+    if (connector.auth !== 'oauth') throw new ValidationError(`${connector.title} does not connect through OAuth.`, [{ path: 'type', message: 'not an OAuth integration' }]);
+    const { config, credentials } = parseConfigAndCredentials(connector, input.config, input.credentials);
+    let result: VerifyResult;
+    try {
+      result = await this.#verify(tenantId, connector, config, credentials);
+    } catch (error) {
+      if (!(error instanceof ValidationError)) throw error;
+      result = { ok: false, checks: [{ name: 'url', ok: false, detail: error.message }] };
+    }
+    let merged: Record<string, unknown> = { ...config, ...(result.discovered ?? {}) };
+    let failure = result.checks.find((check) => !check.ok)?.detail ?? (result.ok ? undefined : `${connector.title} did not pass the connection check.`);
+    if (!failure && hooks.afterVerify) {
+      const after = await hooks.afterVerify({ config: merged, credentials });
+      merged = { ...merged, ...(after.config ?? {}) };
+      failure = after.failure;
+    }
+
+    const now = this.#runtime.now().toISOString();
+    const id = newId('conn');
+    const secretName = `${id}-v1`;
+    await this.#runtime.secrets.put(tenantId, secretName, credentials);
+    try {
+      const connection = await this.#connections.create({
+        id,
+        tenantId,
+        type: connector.type,
+        name: input.name ?? hooks.defaultName?.(merged) ?? `${connector.title} ${id.slice(-6)}`,
+        status: failure ? 'error' : 'connected',
+        paused: false,
+        config: merged,
+        secretName,
+        ...(failure ? { lastError: failure } : {}),
+        createdAt: now,
+        updatedAt: now,
+        nextSyncAt: now,
+      });
+      logger.info('connection created through oauth', { connectionId: id, type: connector.type, ok: !failure });
+      return { connection: toView(connection), checks: result.checks };
+    } catch (error) {
+      await this.#runtime.secrets.delete(tenantId, secretName);
+      throw error;
+    }
+  }
+
   async #mustGet(tenantId: string, connectionId: string): Promise<Connection> {
     const connection = await this.#connections.get(tenantId, connectionId);
     if (!connection || connection.status === 'disconnecting') throw new NotFoundError(`Connection ${connectionId} does not exist.`);
@@ -175,6 +246,8 @@ export class ConnectionLifecycle {
   }
 
   async #credentials(connection: Connection): Promise<Record<string, unknown>> {
+    // OAuth tokens are refreshed first when about to expire (one refresher per connection).
+    if (connectorFor(connection.type, 'type').auth === 'oauth') return new OAuthTokenManager(this.#runtime).freshCredentials(connection);
     if (!connection.secretName) return {};
     return (await this.#runtime.secrets.get(connection.tenantId, connection.secretName)) ?? {};
   }
@@ -196,6 +269,10 @@ export class ConnectionLifecycle {
     if (patch.config || patch.credentials) {
       if (connector.auth === 'oauth' && patch.credentials) {
         throw new ValidationError('OAuth credentials cannot be set by hand; reconnect through the authorize route.', [{ path: 'body.credentials', message: 'not allowed for OAuth integrations' }]);
+      }
+      const readOnly = readOnlyConfigKeys(connector).filter((key) => patch.config && key in patch.config && !isDeepStrictEqual(patch.config[key], current.config[key]));
+      if (readOnly.length > 0) {
+        throw new ValidationError(`${readOnly.map((key) => `config.${key}`).join(', ')} cannot be changed: connect a new ${connector.title} connection instead.`, readOnly.map((key) => ({ path: `body.config.${key}`, message: 'read-only' })));
       }
       config = parseConfig(connector.configSchema, { ...current.config, ...(patch.config ?? {}) }, 'body.config') as Record<string, unknown>;
       const credentials = patch.credentials
@@ -243,8 +320,12 @@ export class ConnectionLifecycle {
     try {
       result = await this.#verify(tenantId, connector, current.config, await this.#credentials(current));
     } catch (error) {
-      if (!(error instanceof ValidationError)) throw error;
-      result = { ok: false, checks: [{ name: 'url', ok: false, detail: error.message }] };
+      if (error instanceof ReconnectNeededError || error instanceof TokenRefreshFailedError || error instanceof TokenRefreshBusyError) {
+        result = { ok: false, checks: [{ name: 'token', ok: false, detail: error.message }] };
+      } else {
+        if (!(error instanceof ValidationError)) throw error;
+        result = { ok: false, checks: [{ name: 'url', ok: false, detail: error.message }] };
+      }
     }
     const firstFailure = result.checks.find((check) => !check.ok)?.detail;
     await this.#connections.update(tenantId, connectionId, (connection) => {

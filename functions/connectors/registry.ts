@@ -6,14 +6,17 @@
  */
 import type { Connector } from './types.ts';
 import { awsEksConnector } from './aws-eks/index.ts';
+import { githubConnector } from './github/index.ts';
+import { gitlabConnector } from './gitlab/index.ts';
 import { grafanaConnector } from './grafana/index.ts';
 import { jaegerConnector } from './jaeger/index.ts';
 import { openSearchConnector } from './opensearch/index.ts';
+import { slackConnector } from './slack/index.ts';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 type AnyConnector = Connector<any, any>;
 
-const CONNECTORS: AnyConnector[] = [awsEksConnector, grafanaConnector, jaegerConnector, openSearchConnector];
+const CONNECTORS: AnyConnector[] = [awsEksConnector, grafanaConnector, jaegerConnector, openSearchConnector, githubConnector, gitlabConnector, slackConnector];
 
 const byType = new Map<string, AnyConnector>(CONNECTORS.map((connector) => [connector.type, connector]));
 

@@ -29,7 +29,30 @@ export function isDefaultBaseUrl(provider: OAuthProvider, baseUrl: string, env: 
   return normalizeBaseUrl(baseUrl) === normalizeBaseUrl(provider.defaultBaseUrl(env));
 }
 
-export async function resolveApp(rt: Runtime, tenantId: string, provider: OAuthProvider, baseUrl?: string, env: NodeJS.ProcessEnv = process.env): Promise<OAuthApp> {
+let deployedApps: Promise<Record<string, string>> | undefined;
+
+/**
+ * In the cloud, OpenTrace's own OAuth apps (`GITHUB_CLIENT_ID`, `GITHUB_CLIENT_SECRET`, …) are
+ * one Secrets Manager secret named by OAUTH_APPS_SECRET_ARN, read once per container: app
+ * secrets never sit in a Lambda's environment. Locally and in tests they are plain variables.
+ */
+async function appEnvironment(env: NodeJS.ProcessEnv): Promise<NodeJS.ProcessEnv> {
+  const arn = env.OAUTH_APPS_SECRET_ARN;
+  if (!arn) return env;
+  deployedApps ??= (async () => {
+    const { SecretsManagerClient, GetSecretValueCommand } = await import('@aws-sdk/client-secrets-manager');
+    const { SecretString } = await new SecretsManagerClient({}).send(new GetSecretValueCommand({ SecretId: arn }));
+    const parsed = JSON.parse(SecretString ?? '{}') as Record<string, unknown>;
+    return Object.fromEntries(Object.entries(parsed).filter((entry): entry is [string, string] => typeof entry[1] === 'string' && entry[1] !== ''));
+  })().catch((error: unknown) => {
+    deployedApps = undefined;
+    throw error;
+  });
+  return { ...(await deployedApps), ...env };
+}
+
+export async function resolveApp(rt: Runtime, tenantId: string, provider: OAuthProvider, baseUrl?: string, processEnv: NodeJS.ProcessEnv = process.env): Promise<OAuthApp> {
+  const env = await appEnvironment(processEnv);
   if (!provider.selfHosted || baseUrl === undefined || isDefaultBaseUrl(provider, baseUrl, env)) {
     const app = provider.defaultApp(env);
     if (!app) throw new OAuthNotConfiguredError(provider);

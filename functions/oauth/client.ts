@@ -33,8 +33,6 @@ export interface OAuthClientConfig {
   scopeSeparator?: string;
   /** Extra authorization request parameters (`response_type=code` is always sent). */
   authorizeParams?: Record<string, string>;
-  /** Send redirect_uri with refresh requests too (GitLab's documented refresh request has it). */
-  redirectUriOnRefresh?: boolean;
   /** Provider error codes that mean "this code or refresh token is not valid" besides `invalid_grant`. */
   grantErrorCodes?: readonly string[];
   /** Provider error codes that mean "the app's credentials are wrong" besides `invalid_client`. */
@@ -118,9 +116,8 @@ export class OAuthClient {
   }
 
   /** Refresh token → new tokens (with rotation, a new refresh token too; the old one is then dead). */
-  refresh(input: { refreshToken: string; redirectUri?: string }): Promise<TokenSet> {
+  refresh(input: { refreshToken: string }): Promise<TokenSet> {
     const form: Record<string, string> = { grant_type: 'refresh_token', refresh_token: input.refreshToken };
-    if (this.config.redirectUriOnRefresh && input.redirectUri) form.redirect_uri = input.redirectUri;
     return this.#tokenRequest(form, 'refresh token', [input.refreshToken]);
   }
 

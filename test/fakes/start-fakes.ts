@@ -12,6 +12,9 @@ import { DEFAULT_GRAFANA_TOKEN, startGrafanaFake } from './grafana.ts';
 import { startJaegerFake } from './jaeger.ts';
 import { DEMO_ROLE_ARN, startEksFakes } from './aws.ts';
 import { DEFAULT_OPENSEARCH_API_KEY, DEFAULT_OPENSEARCH_PASSWORD, DEFAULT_OPENSEARCH_USERNAME, startOpenSearchFake } from './opensearch.ts';
+import { DEFAULT_GITHUB_CLIENT_ID, DEFAULT_GITHUB_CLIENT_SECRET, startGitHubFake } from './github.ts';
+import { DEFAULT_GITLAB_CLIENT_ID, DEFAULT_GITLAB_CLIENT_SECRET, startGitLabFake } from './gitlab.ts';
+import { DEFAULT_SLACK_CLIENT_ID, DEFAULT_SLACK_CLIENT_SECRET, startSlackFake } from './slack.ts';
 
 interface StartedFake {
   /** Lines to print under the fake's name (URL, credentials, a connect body). */
@@ -27,6 +30,7 @@ interface FakeEntry {
 const HOST = '127.0.0.1';
 
 const connectBody = (body: unknown) => `connect body: ${JSON.stringify(body)}`;
+const envLine = (env: Record<string, string>) => `env:   ${Object.entries(env).map(([name, value]) => `${name}=${value}`).join(' ')}`;
 
 export const FAKES: FakeEntry[] = [
   {
@@ -84,6 +88,48 @@ export const FAKES: FakeEntry[] = [
           `start the local stack with: ${env.join(' ')} npm start`,
           `role:  ${DEMO_ROLE_ARN}; clusters prod-eu (eu-west-1), prod-us (us-east-1), no-access (eu-west-1: no access entry, 403)`,
           connectBody({ type: 'aws-eks', name: 'EKS (fake)', config: { roleArn: DEMO_ROLE_ARN, clusters: [{ name: 'prod-eu', region: 'eu-west-1' }] }, credentials: {} }),
+        ],
+      };
+    },
+  },
+  {
+    name: 'github',
+    async start() {
+      const fake = await startGitHubFake({ host: HOST, port: 3111 });
+      return {
+        close: () => fake.close(),
+        lines: [
+          `url:   ${fake.url}  (web flow and REST API; user octocat, the app installed on org acme: acme/payments, acme/checkout, acme/infra)`,
+          envLine({ GITHUB_URL: fake.url, GITHUB_API_URL: fake.url, GITHUB_CLIENT_ID: DEFAULT_GITHUB_CLIENT_ID, GITHUB_CLIENT_SECRET: DEFAULT_GITHUB_CLIENT_SECRET }),
+          'connect: POST /v1/integrations/github/authorize, open its authorizeUrl (the fake approves at once), follow the redirect (docs/integrations/github.md)',
+        ],
+      };
+    },
+  },
+  {
+    name: 'gitlab',
+    async start() {
+      const fake = await startGitLabFake({ host: HOST, port: 3112 });
+      return {
+        close: () => fake.close(),
+        lines: [
+          `url:   ${fake.url}  (OAuth with PKCE and REST v4; user jdoe, member of acme/payments, acme/checkout, acme/platform/deploy)`,
+          envLine({ GITLAB_URL: fake.url, GITLAB_CLIENT_ID: DEFAULT_GITLAB_CLIENT_ID, GITLAB_CLIENT_SECRET: DEFAULT_GITLAB_CLIENT_SECRET }),
+          'connect: POST /v1/integrations/gitlab/authorize (docs/integrations/gitlab.md)',
+        ],
+      };
+    },
+  },
+  {
+    name: 'slack',
+    async start() {
+      const fake = await startSlackFake({ host: HOST, port: 3113 });
+      return {
+        close: () => fake.close(),
+        lines: [
+          `url:   ${fake.url}  (OAuth v2 with token rotation and the Web API under /api/; workspace Acme Corp, #alerts picked on the consent screen)`,
+          envLine({ SLACK_URL: fake.url, SLACK_CLIENT_ID: DEFAULT_SLACK_CLIENT_ID, SLACK_CLIENT_SECRET: DEFAULT_SLACK_CLIENT_SECRET }),
+          'connect: POST /v1/integrations/slack/authorize { "channels": ["#general"] } (docs/integrations/slack.md)',
         ],
       };
     },
