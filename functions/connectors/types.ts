@@ -54,6 +54,11 @@ export interface SyncStateAccess {
 
 export interface SyncContext<Config, Credentials> extends VerifyContext<Config, Credentials> {
   connectionId: string;
+  /**
+   * The part of the connection this slice works on: one of what `partitions()` listed (e.g. a
+   * repository's full name), or `'*'` for a connector without partitions.
+   */
+  partition: string;
   syncId: string;
   mode: SyncMode;
   graph: GraphSink;
@@ -91,5 +96,12 @@ export interface Connector<Config = Record<string, unknown>, Credentials = Recor
   verify(ctx: VerifyContext<Config, Credentials>): Promise<VerifyResult>;
   /** Setup material rendered for one tenant, shown by GET /v1/integrations/{type} (AWS EKS: IAM and trust policies). */
   setup?(tenant: { tenantId: string; externalId: string }): Record<string, unknown>;
+  /**
+   * Splits one connection's pass into independent partitions (GitHub/GitLab: one per repository)
+   * that the state machine syncs in parallel (a Distributed Map), each with its own cursor loop,
+   * before one finalize. Called once at the start of a pass with `ctx.partition === '*'`.
+   * Without it the connection syncs as the single partition `'*'`.
+   */
+  partitions?(ctx: SyncContext<Config, Credentials>): Promise<string[]>;
   sync?(ctx: SyncContext<Config, Credentials>, cursor: string | undefined): Promise<SyncResult>;
 }

@@ -113,6 +113,8 @@ export async function runSlice(rawInput: unknown, options: SliceOptions, rt: Run
     externalId: tenant?.externalId ?? '',
     connectionId,
     syncId,
+    // Until the state machine fans out per partition, every connection syncs as one.
+    partition: '*',
     mode: item.mode,
     config,
     credentials: parsedCredentials,
