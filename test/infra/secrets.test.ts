@@ -30,7 +30,16 @@ describe('secret names and the IAM scope agree', () => {
 
 describe('secret permissions', () => {
   const statements = allStatements(template);
-  const secretStatements = statements.filter((statement) => asArray(statement.Action).some((action) => action.startsWith('secretsmanager:')));
+  const allSecretStatements = statements.filter((statement) => asArray(statement.Action).some((action) => action.startsWith('secretsmanager:')));
+  const oauthAppsSecret = { Ref: stack.getLogicalId(stack.oauthApps.secret.node.defaultChild as never) };
+  const isOAuthAppsRead = (statement: { Resource?: unknown }) => JSON.stringify(statement.Resource) === JSON.stringify(oauthAppsSecret);
+  const secretStatements = allSecretStatements.filter((statement) => !isOAuthAppsRead(statement));
+
+  it("read OpenTrace's OAuth apps secret and nothing else outside the tenant prefix", () => {
+    const appReads = allSecretStatements.filter(isOAuthAppsRead);
+    expect(appReads.length).toBeGreaterThan(0);
+    for (const statement of appReads) expect(asArray(statement.Action).sort()).toEqual(['secretsmanager:DescribeSecret', 'secretsmanager:GetSecretValue']);
+  });
 
   it('exist for every API function', () => {
     const apiRoles = [...stack.api.functions.values()].map((fn) => stack.getLogicalId(fn.role.node.defaultChild as never));
