@@ -42,10 +42,12 @@ describe('GET /v1/integrations', () => {
     expect((await api.call('GET', '/v1/integrations')).status).toBe(401);
   });
 
-  it('lists the form-connected integrations with their auth kind and config schema', async () => {
+  it('lists all seven integrations with their auth kind and config schema', async () => {
     const catalog = await api.call('GET', '/v1/integrations', { token: acme });
     expect(catalog.status).toBe(200);
     const byType = Object.fromEntries(catalog.body.items.map((item: { type: string }) => [item.type, item]));
+    expect(Object.keys(byType).sort()).toEqual(['aws-eks', 'github', 'gitlab', 'grafana', 'jaeger', 'opensearch', 'slack']);
+    for (const type of ['github', 'gitlab', 'slack']) expect(byType[type].auth).toBe('oauth');
     expect(byType.grafana).toMatchObject({ title: 'Grafana', auth: 'api-key' });
     expect(byType.grafana.configSchema.properties.url).toBeDefined();
     expect(byType['aws-eks']).toMatchObject({ auth: 'iam-role' });
