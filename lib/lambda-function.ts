@@ -10,7 +10,7 @@ import { NodejsFunction, OutputFormat, SourceMapMode } from 'aws-cdk-lib/aws-lam
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
 import { existsSync, readdirSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, isAbsolute, join, normalize } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 /** The repository root: function entries are given relative to it. */
@@ -49,17 +49,45 @@ export interface FunctionWithLogGroupProps {
   /** @default 1024 MB */
   readonly memorySize?: number;
   readonly environment?: Record<string, string>;
+  /**
+   * Files read at run time rather than imported (esbuild cannot bundle them), copied into the
+   * bundle after esbuild: `from` relative to the project root, `to` relative to the bundle
+   * (e.g. the code analysis' `.wasm` grammars into `tree-sitter/`). Checked at synth.
+   */
+  readonly bundleFiles?: readonly BundleFile[];
+}
+
+export interface BundleFile {
+  readonly from: string;
+  readonly to: string;
+}
+
+const quote = (path: string) => `'${path.replace(/'/g, `'\\''`)}'`;
+
+/** The shell commands the afterBundling hook runs: every connector's proto/ folder, then the function's own bundle files. */
+export function afterBundlingCommands(inputDir: string, outputDir: string, bundleFiles: readonly BundleFile[] = []): string[] {
+  return [
+    ...connectorProtoDirs().map((dir) => `mkdir -p "${outputDir}/proto" && cp -R "${join(inputDir, dir)}/." "${outputDir}/proto/"`),
+    ...bundleFiles.map((file) => `mkdir -p ${quote(dirname(join(outputDir, file.to)))} && cp ${quote(join(inputDir, file.from))} ${quote(join(outputDir, file.to))}`),
+  ];
 }
 
 export class FunctionWithLogGroup extends Construct {
   readonly function: NodejsFunction;
   readonly logGroup: LogGroup;
   readonly role: Role;
+  /** What the bundle carries besides the code (see FunctionWithLogGroupProps.bundleFiles). */
+  readonly bundleFiles: readonly BundleFile[];
 
   constructor(scope: Construct, id: string, props: FunctionWithLogGroupProps) {
     super(scope, id);
     const entry = join(PROJECT_ROOT, props.entry);
     if (!existsSync(entry)) throw new Error(`Lambda entry ${props.entry} does not exist`);
+    this.bundleFiles = [...(props.bundleFiles ?? [])];
+    for (const file of this.bundleFiles) {
+      if (!existsSync(join(PROJECT_ROOT, file.from))) throw new Error(`${props.entry}: bundle file ${file.from} does not exist (npm install?)`);
+      if (isAbsolute(file.to) || normalize(file.to).startsWith('..')) throw new Error(`${props.entry}: bundle file target ${file.to} must stay inside the bundle`);
+    }
 
     // An explicit log group: retention is set here instead of "never expire", and the group is
     // part of the stack rather than created lazily by Lambda on first invocation.
@@ -114,14 +142,14 @@ export class FunctionWithLogGroup extends Construct {
         // versions the tests ran, and a minified, tree-shaken bundle loads faster than the
         // runtime's full node_modules.
         bundleAwsSDK: true,
-        // Files loaded at run time rather than imported (Jaeger's .proto definitions) cannot be
-        // bundled by esbuild: every connector's `proto/` folder is copied next to the bundle,
-        // where `new URL('./proto/', import.meta.url)` finds it.
+        // Files loaded at run time rather than imported cannot be bundled by esbuild: every
+        // connector's `proto/` folder (Jaeger's .proto definitions) is copied next to the bundle,
+        // where `new URL('./proto/', import.meta.url)` finds it, and so are the function's own
+        // `bundleFiles` (a code-analysing sync's tree-sitter grammars).
         commandHooks: {
           beforeBundling: () => [],
           beforeInstall: () => [],
-          afterBundling: (inputDir: string, outputDir: string) =>
-            connectorProtoDirs().map((dir) => `mkdir -p "${outputDir}/proto" && cp -R "${join(inputDir, dir)}/." "${outputDir}/proto/"`),
+          afterBundling: (inputDir: string, outputDir: string) => afterBundlingCommands(inputDir, outputDir, this.bundleFiles),
         },
       },
     });

@@ -1,9 +1,11 @@
 /**
  * Sync orchestration: the state machine that plans syncs, fans out over connections (Distributed
- * Map), routes each run to its integration's sync Lambda, loops on the cursor (waiting when a
- * connector asks), finalizes (sweep, stats, lease) and catches every error per connection; plus
- * the disconnect branch, and the EventBridge Scheduler schedule that starts it. The diagram and
- * the console inputs are in docs/orchestration.md.
+ * Map), routes each run to its integration's sync Lambda, lists the run's partitions (one per
+ * repository for GitHub; the whole connection otherwise), fans out again over them (a second
+ * Distributed Map), loops on each partition's cursor (waiting when a connector asks), finalizes
+ * once per connection (sweep over what every partition saw, stats, lease) and catches every error
+ * per partition and per connection; plus the disconnect branch, and the EventBridge Scheduler
+ * schedule that starts it. The diagram and the console inputs are in docs/orchestration.md.
  *
  * The local stack runs this same definition (local/state-machine-runner.ts extracts it from the
  * synthesized template), so the Task states carry only ids and cursors in JSONPath mode, and every
@@ -20,6 +22,7 @@ import {
   Condition,
   DefinitionBody,
   DistributedMap,
+  Fail,
   JitterType,
   JsonPath,
   LogLevel,
@@ -39,14 +42,14 @@ import {
 } from 'aws-cdk-lib/aws-stepfunctions';
 import { LambdaInvoke } from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import { Construct } from 'constructs';
-import { syncableTypes } from '#connectors/registry.ts';
-import { INTEGRATION_TYPE_PATTERN, sliceStateName, STATES } from '#sync/state-machine-names.ts';
-import { FunctionWithLogGroup } from './lambda-function.ts';
+import { findConnector, syncableTypes } from '#connectors/registry.ts';
+import { INTEGRATION_TYPE_PATTERN, LIST_PARTITIONS_ACTION, partitionsStateName, sliceStateName, STATES } from '#sync/state-machine-names.ts';
+import { FunctionWithLogGroup, type BundleFile } from './lambda-function.ts';
 import { wildcardResourceFinding } from './nag.ts';
 import type { TenantSecrets } from './secrets.ts';
 import type { Storage } from './storage.ts';
 
-export { STATES, sliceStateName };
+export { STATES, sliceStateName, partitionsStateName };
 
 /** Service name of the sync functions in logs, traces and metrics. */
 export const SYNC_SERVICE_NAME = 'opentrace-sync';
@@ -83,6 +86,12 @@ export interface SyncOrchestrationProps {
   readonly distributedMap?: boolean;
   /** Connections synced at once per execution. @default 40 */
   readonly maxConcurrency?: number;
+  /**
+   * Partitions (repositories) of one connection synced at once. GitHub's secondary limits allow
+   * at most 100 concurrent requests per token; each partition's loop sends one at a time.
+   * @default 10
+   */
+  readonly partitionConcurrency?: number;
 }
 
 const pascalCase = (value: string) =>
@@ -130,7 +139,8 @@ export class SyncOrchestration extends Construct {
     this.removeConnectionFunction = this.#function('RemoveConnectionFunction', 'functions/sync/remove-connection-handler.ts', SLICE_TIMEOUT, {});
     props.secrets.grantTenantSecretsAccess(this.removeConnectionFunction.function);
     for (const type of this.integrationTypes) {
-      const fn = this.#function(`Sync${pascalCase(type)}Function`, 'functions/sync/slice-handler.ts', SLICE_TIMEOUT, { CONNECTOR_TYPE: type }, `Sync Lambda of the ${type} integration`);
+      // A connector's run-time files (the code analysis' grammars) ship with its own sync Lambda only.
+      const fn = this.#function(`Sync${pascalCase(type)}Function`, 'functions/sync/slice-handler.ts', SLICE_TIMEOUT, { CONNECTOR_TYPE: type }, `Sync Lambda of the ${type} integration`, findConnector(type)?.bundleFiles);
       props.secrets.grantTenantSecretsAccess(fn.function);
       this.syncFunctions.set(type, fn);
     }
@@ -160,7 +170,7 @@ export class SyncOrchestration extends Construct {
     fn.addEnvironment('STATE_MACHINE_ARN', this.stateMachine.stateMachineArn);
   }
 
-  #function(id: string, entry: string, timeout: Duration, environment: Record<string, string>, description?: string): FunctionWithLogGroup {
+  #function(id: string, entry: string, timeout: Duration, environment: Record<string, string>, description?: string, bundleFiles?: readonly BundleFile[]): FunctionWithLogGroup {
     const fn = new FunctionWithLogGroup(this, id, {
       entry,
       table: this.#props.storage.table,
@@ -168,6 +178,7 @@ export class SyncOrchestration extends Construct {
       timeout,
       environment,
       ...(description ? { description } : {}),
+      ...(bundleFiles && bundleFiles.length > 0 ? { bundleFiles } : {}),
     });
     this.#props.storage.grantItemReadWrite(fn.function);
     return fn;
@@ -196,9 +207,9 @@ export class SyncOrchestration extends Construct {
   }
 
   #definition(props: SyncOrchestrationProps): IChainable {
-    const item = ['tenantId', 'connectionId', 'syncId', 'type', 'mode', 'forceSweep', 'cursor', 'slice'];
+    const run = ['tenantId', 'connectionId', 'syncId', 'type', 'mode', 'forceSweep'];
 
-    // --- one connection's run (the Map's item processor) ---
+    // --- one connection's run (the outer Map's item processor) ---
     const recordFailure = this.#task(
       STATES.recordFailure,
       this.recordFailureFunction.function,
@@ -214,10 +225,10 @@ export class SyncOrchestration extends Construct {
       result: Result.fromObject({ Error: 'UnsupportedIntegrationTypeError', Cause: 'This deployment has no sync Lambda for the connection\'s integration type.' }),
       resultPath: '$.error',
     }).next(recordFailure);
-    const processor: IChainable = this.integrationTypes.length > 0 ? this.#sliceLoop(item, recordFailure, unsupported) : unsupported;
+    const processor: IChainable = this.integrationTypes.length > 0 ? this.#connectionRun(run, recordFailure, unsupported, props) : unsupported;
 
-    // --- the fan-out ---
-    const itemSelector = Object.fromEntries(item.map((name) => [name, JsonPath.stringAt(`$$.Map.Item.Value.${name}`)]));
+    // --- the fan-out over connections ---
+    const itemSelector = Object.fromEntries(run.map((name) => [name, JsonPath.stringAt(`$$.Map.Item.Value.${name}`)]));
     const mapProps = {
       stateName: STATES.syncEach,
       itemsPath: '$.plan.items',
@@ -259,27 +270,87 @@ export class SyncOrchestration extends Construct {
     return new Choice(this, STATES.route, { stateName: STATES.route }).when(Condition.isPresent('$.disconnect'), removeConnection).otherwise(plan);
   }
 
-  /** Choice by type → that type's sync Lambda → done? Finalize : (wait?) → back to the Choice. */
-  #sliceLoop(item: string[], recordFailure: LambdaInvoke, unsupported: IChainable): IChainable {
-    const finalize = this.#task(
-      STATES.finalize,
-      this.finalizeFunction.function,
-      pick('tenantId', 'connectionId', 'syncId', 'mode', 'forceSweep', 'stopped'),
-      SLICE_TIMEOUT,
-    );
+  /**
+   * One connection's run: Choice by type → that type's ListPartitions → a Map over the partitions
+   * (each a slice loop, see #sliceLoop) → one Finalize. Any error of the listing, the Map or
+   * Finalize ends in RecordFailure; a partition's own errors end in RecordPartitionFailure, so
+   * its siblings go on and Finalize fails the run instead of sweeping.
+   */
+  #connectionRun(run: string[], recordFailure: LambdaInvoke, unsupported: IChainable, props: SyncOrchestrationProps): IChainable {
+    const finalize = this.#task(STATES.finalize, this.finalizeFunction.function, pick('tenantId', 'connectionId', 'syncId', 'mode', 'forceSweep'), SLICE_TIMEOUT);
     finalize.addCatch(recordFailure, { resultPath: '$.error' });
 
+    // The partition list is capped (functions/sync/payloads.ts MAX_PARTITIONS, MAX_PARTITION_LIST_BYTES)
+    // so this state stays far below the 256 KB payload limit; each item is ids + one partition key.
+    const itemSelector = {
+      ...Object.fromEntries(run.map((name) => [name, JsonPath.stringAt(`$.${name}`)])),
+      partition: JsonPath.stringAt('$$.Map.Item.Value'),
+      cursor: JsonPath.stringAt('$.cursor'),
+      slice: JsonPath.numberAt('$.slice'),
+    };
+    const mapProps = {
+      stateName: STATES.syncPartitions,
+      itemsPath: '$.partitions',
+      itemSelector,
+      maxConcurrency: props.partitionConcurrency ?? 10,
+      resultPath: JsonPath.DISCARD,
+    };
+    const loop = this.#sliceLoop(run);
+    // Every partition catches its own errors (RecordPartitionFailure); only one whose failure could
+    // not even be recorded fails the Map (tolerance 0), and so the run, so that nothing is swept.
+    const partitionMap: MapState | DistributedMap =
+      props.distributedMap === false
+        ? new MapState(this, STATES.syncPartitions, mapProps).itemProcessor(loop)
+        : new DistributedMap(this, STATES.syncPartitions, { ...mapProps, mapExecutionType: StateMachineType.STANDARD }).itemProcessor(loop);
+    partitionMap.addCatch(recordFailure, { resultPath: '$.error' });
+    partitionMap.next(finalize);
+
     const routeByType = new Choice(this, STATES.routeByType, { stateName: STATES.routeByType });
+    for (const type of this.integrationTypes) {
+      const list = this.#task(partitionsStateName(type), this.syncFunctions.get(type)!.function, { ...pick(...run), action: LIST_PARTITIONS_ACTION }, SLICE_TIMEOUT);
+      list.addCatch(recordFailure, { resultPath: '$.error' });
+      routeByType.when(Condition.stringEquals('$.type', type), list.next(partitionMap));
+    }
+    routeByType.otherwise(unsupported);
+    return routeByType;
+  }
+
+  /** One partition: Choice by type → that type's sync Lambda → done? end : (wait?) → back to the Choice. */
+  #sliceLoop(run: string[]): IChainable {
+    const item = [...run, 'partition', 'cursor', 'slice'];
+    const recordPartitionFailure = this.#task(
+      STATES.recordPartitionFailure,
+      this.recordFailureFunction.function,
+      { ...pick('tenantId', 'connectionId', 'syncId', 'partition'), error: JsonPath.objectAt('$.error') },
+      Duration.minutes(1),
+    );
+    // A partition failure that cannot be noted on the run must fail the run (Map → RecordFailure):
+    // otherwise Finalize would sweep what this partition never saw.
+    recordPartitionFailure.addCatch(
+      new Fail(this, STATES.partitionFailureNotRecorded, {
+        stateName: STATES.partitionFailureNotRecorded,
+        error: 'PartitionFailureNotRecorded',
+        cause: 'A partition of this sync failed and the failure could not be recorded on the run; the run stops without sweeping.',
+      }),
+      { resultPath: '$.recordFailureError' },
+    );
+    const unsupported = new Pass(this, STATES.unsupportedSliceType, {
+      stateName: STATES.unsupportedSliceType,
+      result: Result.fromObject({ Error: 'UnsupportedIntegrationTypeError', Cause: 'This deployment has no sync Lambda for the connection\'s integration type.' }),
+      resultPath: '$.error',
+    }).next(recordPartitionFailure);
+
+    const routeByType = new Choice(this, STATES.routeSliceByType, { stateName: STATES.routeSliceByType });
     const afterSlice = new Choice(this, STATES.afterSlice, { stateName: STATES.afterSlice });
     const wait = new Wait(this, STATES.waitBeforeNextSlice, { stateName: STATES.waitBeforeNextSlice, time: WaitTime.secondsPath('$.waitSeconds') });
     for (const type of this.integrationTypes) {
       const slice = this.#task(sliceStateName(type), this.syncFunctions.get(type)!.function, pick(...item), SLICE_TIMEOUT);
-      slice.addCatch(recordFailure, { resultPath: '$.error' });
+      slice.addCatch(recordPartitionFailure, { resultPath: '$.error' });
       routeByType.when(Condition.stringEquals('$.type', type), slice.next(afterSlice));
     }
     routeByType.otherwise(unsupported);
     afterSlice
-      .when(Condition.booleanEquals('$.done', true), finalize)
+      .when(Condition.booleanEquals('$.done', true), new Succeed(this, STATES.partitionDone, { stateName: STATES.partitionDone }))
       .when(Condition.numberGreaterThan('$.waitSeconds', 0), wait.next(routeByType))
       .otherwise(routeByType);
     return routeByType;

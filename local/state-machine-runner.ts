@@ -11,9 +11,10 @@
  * - `LocalStateMachineRunner` runs executions (`startExecution`), is the local `SyncLauncher`
  *   for the API's POST …/sync and DELETE, and runs the schedule on a timer (`startSchedule`).
  *
- * aws-local-stepfunctions runs the Distributed Map's item processor as an inline Map and ignores
- * its ToleratedFailurePercentage; the definition does not depend on either (each item catches
- * its own errors), so the local run takes the same paths as the cloud.
+ * aws-local-stepfunctions runs the Distributed Maps' item processors (connections, and each
+ * connection's partitions) as inline Maps, concurrently up to their MaxConcurrency, and ignores
+ * ToleratedFailurePercentage; the definition does not depend on either (each item catches its own
+ * errors), so the local run takes the same paths as the cloud.
  */
 import { createHash } from 'node:crypto';
 import { mkdir, readdir, readFile, rename, writeFile } from 'node:fs/promises';
@@ -28,8 +29,8 @@ import { planSyncs } from '#sync/plan.ts';
 import { recordFailure } from '#sync/record-failure.ts';
 import { removeConnectionStep } from '#sync/disconnect.ts';
 import { configureSync, syncSettings } from '#sync/settings.ts';
-import { runSlice } from '#sync/slice.ts';
-import { STATES, typeOfSliceState } from '#sync/state-machine-names.ts';
+import { listPartitions, runSlice } from '#sync/slice.ts';
+import { STATES, typeOfPartitionsState, typeOfSliceState } from '#sync/state-machine-names.ts';
 
 export type { StateMachineDefinition };
 
@@ -215,6 +216,7 @@ export class LocalStateMachineRunner implements SyncLauncher {
     }
   }
 
+  /** A slice's deadline, counted from when the task starts (like a fresh Lambda invocation). */
   #deadline(): () => number {
     const budget = this.#options.sliceBudgetMs ?? syncSettings().sliceBudgetMs;
     const started = Date.now();
@@ -224,6 +226,8 @@ export class LocalStateMachineRunner implements SyncLauncher {
   #handlerFor(name: string): TaskHandler {
     const type = typeOfSliceState(name);
     if (type) return (input) => runSlice(input, { connectorType: type, remainingMs: this.#deadline() });
+    const listing = typeOfPartitionsState(name);
+    if (listing) return (input) => listPartitions(input, { connectorType: listing, remainingMs: this.#deadline() });
     switch (name) {
       // The deployed Plan gets SYNCABLE_TYPES from the stack: here, the types the definition routes.
       case STATES.plan:
@@ -231,6 +235,7 @@ export class LocalStateMachineRunner implements SyncLauncher {
       case STATES.finalize:
         return (input) => finalizeSync(input);
       case STATES.recordFailure:
+      case STATES.recordPartitionFailure:
         return (input) => recordFailure(input);
       case STATES.removeConnection:
         return (input) => removeConnectionStep(input, { remainingMs: this.#deadline() });

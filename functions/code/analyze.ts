@@ -11,6 +11,9 @@
  *
  * Incremental: a file whose blob SHA equals `previousShas[path]` is not read or parsed and emits
  * nothing (status `unchanged`); the caller keeps its items by not sweeping them (see the doc).
+ *
+ * Parallel: an extractor with `concurrency` > 1 (the worker pool) gets that many files at once
+ * while the archive read goes on; results are still emitted one file at a time, in archive order.
  */
 import { createHash } from 'node:crypto';
 import type { GraphSink } from '#connectors/types.ts';
@@ -21,8 +24,9 @@ import { classifyPath, looksBinary, looksMinified, type ManifestKind } from './f
 import { codeIds, type RepositoryRef } from './ids.ts';
 import { parseManifest, type ManifestFacts } from './manifests.ts';
 import { emptyResolutionContext, ImportResolver, type ImportTarget } from './resolve.ts';
-import { GrammarUnavailableError, ParseTimeoutError, sharedExtractor } from './tree-sitter.ts';
+import { GrammarUnavailableError, ParseTimeoutError } from './tree-sitter.ts';
 import type { CodeSymbol, CodeWarning, Ecosystem, FileExtraction, FileResult, ImportRef, LanguageId, ManifestDependency, WarningCode } from './types.ts';
+import { defaultExtractor } from './worker-pool.ts';
 
 /** Node and edge types this analysis writes: what a caller marks incomplete when a pass did not see everything. */
 export const CODE_GRAPH_KINDS = ['symbol', 'package', 'DEFINES', 'IMPORTS', 'DEPENDS_ON'] as const;
@@ -30,6 +34,8 @@ export const CODE_GRAPH_KINDS = ['symbol', 'package', 'DEFINES', 'IMPORTS', 'DEP
 /** What parses one file; the default is tree-sitter (tests hand in one that throws). */
 export interface SymbolExtractor {
   extract(language: LanguageId, source: string): Promise<FileExtraction & { truncated?: boolean }>;
+  /** How many `extract` calls may run at once (a worker pool); 1 when absent. */
+  readonly concurrency?: number;
 }
 
 export interface AnalyzeRepositoryInput {
@@ -41,6 +47,7 @@ export interface AnalyzeRepositoryInput {
   /** path → blob SHA from the git tree API. Without it the SHA is computed from the archive's bytes. */
   currentShas?: ReadonlyMap<string, string>;
   limits?: Partial<ArchiveLimits>;
+  /** Default: tree-sitter in this thread, or a worker pool when `OPENTRACE_CODE_WORKERS` is set (worker-pool.ts). */
   extractor?: SymbolExtractor;
   /** Stops the read at the next entry (the slice's time budget); the result is then incomplete. */
   signal?: AbortSignal;
@@ -132,10 +139,41 @@ export function formatWarnings(warnings: CodeWarning[]): string[] {
 
 const clip = (text: string) => (text.length > PROPS_TEXT_MAX ? `${text.slice(0, PROPS_TEXT_MAX - 1)}…` : text);
 
+/**
+ * Files being parsed, at most `limit` at once, finished (emitted) one at a time in the order they
+ * were added, so the sink sees what a sequential pass would send. `add` waits while the window is
+ * full, which holds the archive read back: at most `limit` sources are in memory. A failed finish
+ * (the graph store is down) fails every later one and is thrown by `add` or `drain`.
+ */
+class InFlight {
+  readonly #limit: number;
+  readonly #window: Promise<void>[] = [];
+  #last: Promise<void> = Promise.resolve();
+
+  constructor(limit: number) {
+    this.#limit = Math.max(1, limit);
+  }
+
+  async add(finish: () => Promise<void>): Promise<void> {
+    const done = this.#last.then(finish);
+    // Observed by the `add` or `drain` that awaits it; never an unhandled rejection meanwhile.
+    done.catch(() => undefined);
+    this.#last = done;
+    this.#window.push(done);
+    while (this.#window.length >= this.#limit) await this.#window.shift();
+  }
+
+  drain(): Promise<void> {
+    this.#window.length = 0;
+    return this.#last;
+  }
+}
+
 export async function analyzeRepositoryArchive(input: AnalyzeRepositoryInput): Promise<AnalyzeRepositoryResult> {
   const { repository, graph } = input;
   const limits: ArchiveLimits = { ...DEFAULT_ARCHIVE_LIMITS, ...input.limits };
-  const extractor: SymbolExtractor = input.extractor ?? sharedExtractor();
+  const extractor: SymbolExtractor = input.extractor ?? defaultExtractor();
+  const inFlight = new InFlight(extractor.concurrency ?? 1);
   const warnings = new Warnings();
   const files: FileResult[] = [];
   const stats: AnalyzeStats = { entries: 0, files: 0, parsed: 0, unchanged: 0, skipped: 0, ignored: 0, manifests: 0, symbols: 0, importEdges: 0, dependencies: 0, packages: 0, inflatedBytes: 0, sourceBytes: 0 };
@@ -225,24 +263,34 @@ export async function analyzeRepositoryArchive(input: AnalyzeRepositoryInput): P
       stats.ignored++;
       return;
     }
-    let extraction: FileExtraction & { truncated?: boolean };
-    try {
-      extraction = await extractor.extract(language, source);
-    } catch (error) {
-      return skip(error instanceof GrammarUnavailableError ? 'grammar-unavailable' : error instanceof ParseTimeoutError ? 'parse-timeout' : 'parser-crashed');
-    }
-    if (extraction.hasSyntaxErrors) warnings.add('syntax-errors', entry.path);
-    if (extraction.truncated) warnings.add('too-many-symbols', entry.path);
-    result.status = 'parsed';
-    stats.parsed++;
-    stats.sourceBytes += bytes.length;
-    result.symbols = await emitSymbols(entry.path, language, extraction.symbols);
-    stats.symbols += result.symbols;
-    result.imports = extraction.imports.length;
-    if (extraction.imports.length > 0) pending.push({ path: entry.path, language, imports: extraction.imports });
+    // The parse starts now; with a worker pool the archive read goes on meanwhile (InFlight).
+    const parsing = Promise.resolve()
+      .then(() => extractor.extract(language, source))
+      .then(
+        (extraction: FileExtraction & { truncated?: boolean }) => ({ extraction }),
+        (error: unknown) => ({ error }),
+      );
+    const size = bytes.length;
+    await inFlight.add(async () => {
+      const outcome = await parsing;
+      if ('error' in outcome) {
+        const { error } = outcome;
+        return skip(error instanceof GrammarUnavailableError ? 'grammar-unavailable' : error instanceof ParseTimeoutError ? 'parse-timeout' : 'parser-crashed');
+      }
+      const { extraction } = outcome;
+      if (extraction.hasSyntaxErrors) warnings.add('syntax-errors', entry.path);
+      if (extraction.truncated) warnings.add('too-many-symbols', entry.path);
+      result.status = 'parsed';
+      stats.parsed++;
+      stats.sourceBytes += size;
+      result.symbols = await emitSymbols(entry.path, language, extraction.symbols);
+      stats.symbols += result.symbols;
+      result.imports = extraction.imports.length;
+      if (extraction.imports.length > 0) pending.push({ path: entry.path, language, imports: extraction.imports });
+    });
   };
 
-  const archive = await readArchive(
+  const reading = readArchive(
     input.archive,
     {
       warn: (code, detail) => warnings.add(code, detail),
@@ -281,6 +329,16 @@ export async function analyzeRepositoryArchive(input: AnalyzeRepositoryInput): P
     limits,
     input.signal,
   );
+  let archive: Awaited<typeof reading>;
+  try {
+    archive = await reading;
+  } catch (error) {
+    // Files still in flight settle first: nothing reaches the sink after the analysis has settled.
+    await inFlight.drain().catch(() => undefined);
+    throw error;
+  }
+  // Files read before the stop (complete or not) are finished before imports are resolved.
+  await inFlight.drain();
   stats.entries = archive.entries;
   stats.inflatedBytes = archive.inflatedBytes;
 

@@ -1,18 +1,24 @@
 /**
  * Per-language knowledge: which grammar, the tree-sitter queries that find definitions and
- * imports, and the few rules a query cannot say (what "exported" means, what a function inside a
- * class is). Captures:
+ * imports (or, for Python, a finder that does without one: python.ts), and the few rules a query
+ * cannot say (what "exported" means, what a function inside a class is). Captures:
  * - `@def.<kind>` the whole definition, `@name` its name;
  * - `@receiver` a Go method's receiver type; `@scope.impl` a Rust impl block (`@name` = its type),
  *   which names its methods' parent without being a symbol itself;
  * - `@export.name` a name a JS/TS export list or CommonJS `module.exports = { … }` exports;
  * - `@import` a module specifier; `@import.stmt` an import statement read in code (Python, Java).
  */
-import type { Node } from 'web-tree-sitter';
+import type { Node, Tree } from 'web-tree-sitter';
+import { findPython } from './python.ts';
+import { textOf, type Found } from './symbols.ts';
 import type { LanguageId, SymbolKind } from './types.ts';
 
 export interface DefinitionContext {
   def: Node;
+  /** `def.type`, read once (each read of a node property is a call into wasm). */
+  type: string;
+  /** The file's text: node texts are sliced from it. */
+  source: string;
   name: string;
   kind: SymbolKind;
   /** The enclosing definition's kind, when there is one. */
@@ -27,10 +33,13 @@ export interface LanguageSpec {
   id: LanguageId;
   /** File name in @vscode/tree-sitter-wasm's wasm/ folder. */
   grammar: string;
-  symbols: string;
+  /** Query patterns for definitions and imports (captures above); unused when `find` is given. */
+  symbols?: string;
   imports?: string;
+  /** Finds definitions and imports without a query (Python: python.ts). */
+  find?(tree: Tree, source: string): Found;
   /** A parent that is not an enclosing range (JS `Foo.prototype.bar = function…` belongs to Foo). */
-  parentOf?(def: Node): string | undefined;
+  parentOf?(def: Node, type: string, source: string): string | undefined;
   /** Kind after context (a function inside a class is a method); undefined drops the definition. */
   refineKind?(ctx: DefinitionContext): SymbolKind | undefined;
   exported(ctx: DefinitionContext): boolean;
@@ -39,7 +48,10 @@ export interface LanguageSpec {
 const CLASS_LIKE = new Set<SymbolKind>(['class', 'interface', 'struct', 'trait', 'enum']);
 const isConstantName = (name: string) => /^[A-Z][A-Z0-9_]*$/.test(name);
 const hasChildOfType = (node: Node, type: string) => node.children.some((child) => child?.type === type);
-const modifiersText = (node: Node) => node.children.find((child) => child?.type === 'modifiers')?.text ?? '';
+const modifiersText = (source: string, node: Node) => {
+  const modifiers = node.children.find((child) => child?.type === 'modifiers');
+  return modifiers ? textOf(source, modifiers) : '';
+};
 
 // ---------------------------------------------------------------- JavaScript and TypeScript
 
@@ -86,10 +98,10 @@ const TS_IMPORTS = `${JS_IMPORTS}
 `;
 
 /** Whether a JS/TS declaration sits directly in an `export` statement. */
-function jsExportedDeclaration(def: Node): boolean {
+function jsExportedDeclaration(def: Node, type: string): boolean {
   let node: Node | null = def;
   // variable_declarator → lexical_declaration → export_statement
-  if (node.type === 'variable_declarator') node = node.parent;
+  if (type === 'variable_declarator') node = node.parent;
   const parent = node?.parent;
   if (parent?.type === 'export_statement') return true;
   // `declare function f()` / `declare class C` inside `export declare …` or a declared module.
@@ -98,37 +110,37 @@ function jsExportedDeclaration(def: Node): boolean {
 }
 
 function jsExported(ctx: DefinitionContext): boolean {
-  const { def, name, kind } = ctx;
-  if (def.type === 'assignment_expression') {
+  const { def, type, source, name, kind } = ctx;
+  if (type === 'assignment_expression') {
     // exports.f = function…, module.exports.f = …
-    const left = def.childForFieldName('left')?.text ?? '';
-    return /^(module\.)?exports\./.test(left);
+    const left = def.childForFieldName('left');
+    return /^(module\.)?exports\./.test(left ? textOf(source, left) : '');
   }
   if (kind === 'method') {
     if (name.startsWith('#')) return false;
-    if (def.children.some((child) => child?.type === 'accessibility_modifier' && child.text !== 'public')) return false;
+    if (def.children.some((child) => child?.type === 'accessibility_modifier' && textOf(source, child) !== 'public')) return false;
     return ctx.parentExported ?? false;
   }
-  if (jsExportedDeclaration(def)) return true;
+  if (jsExportedDeclaration(def, type)) return true;
   return ctx.topLevel && ctx.exportedNames.has(name);
 }
 
 /** `Foo.prototype.bar = function…` → Foo. */
-function jsParentOf(def: Node): string | undefined {
-  if (def.type !== 'assignment_expression') return undefined;
+function jsParentOf(def: Node, type: string, source: string): string | undefined {
+  if (type !== 'assignment_expression') return undefined;
   const object = def.childForFieldName('left')?.childForFieldName('object');
-  const match = object ? /^([\w$.]+)\.prototype$/.exec(object.text) : null;
+  const match = object ? /^([\w$.]+)\.prototype$/.exec(textOf(source, object)) : null;
   return match?.[1];
 }
 
 function jsRefineKind(ctx: DefinitionContext): SymbolKind | undefined {
-  if (ctx.def.type === 'assignment_expression') {
+  if (ctx.type === 'assignment_expression') {
     if (ctx.name === 'exports') return undefined;
-    if (ctx.parentKind === 'class' && jsParentOf(ctx.def)) return 'method';
+    if (ctx.parentKind === 'class' && jsParentOf(ctx.def, ctx.type, ctx.source)) return 'method';
   }
   // Object-literal members and assigned functions outside a class are functions.
   if (ctx.kind === 'method' && (ctx.parentKind === undefined || !CLASS_LIKE.has(ctx.parentKind))) {
-    return ctx.def.type === 'method_signature' || ctx.def.type === 'abstract_method_signature' ? 'method' : 'function';
+    return ctx.type === 'method_signature' || ctx.type === 'abstract_method_signature' ? 'method' : 'function';
   }
   if (ctx.kind === 'const') {
     // `const x = 1` at module level: a symbol when exported or written as a constant.
@@ -172,16 +184,7 @@ export const LANGUAGES: Record<LanguageId, LanguageSpec> = {
   python: {
     id: 'python',
     grammar: 'tree-sitter-python.wasm',
-    symbols: `
-(function_definition name: (identifier) @name) @def.function
-(class_definition name: (identifier) @name) @def.class
-(assignment left: (identifier) @name right: (lambda)) @def.function
-(module (expression_statement (assignment left: (identifier) @name) @def.const))
-`,
-    imports: `
-(import_statement) @import.stmt
-(import_from_statement) @import.stmt
-`,
+    find: findPython,
     refineKind(ctx) {
       if (ctx.kind === 'const') return isConstantName(ctx.name) ? 'const' : undefined;
       if (ctx.kind === 'function' && ctx.parentKind === 'class') return 'method';
@@ -226,13 +229,13 @@ export const LANGUAGES: Record<LanguageId, LanguageSpec> = {
     imports: `(import_declaration) @import.stmt`,
     refineKind(ctx) {
       if (ctx.kind !== 'const') return ctx.kind;
-      const modifiers = modifiersText(ctx.def);
+      const modifiers = modifiersText(ctx.source, ctx.def);
       const inInterface = ctx.parentKind === 'interface';
       return inInterface || (/\bstatic\b/.test(modifiers) && /\bfinal\b/.test(modifiers)) ? 'const' : undefined;
     },
     exported(ctx) {
       if (ctx.parentKind === 'interface') return ctx.parentExported ?? false;
-      if (!/\bpublic\b/.test(modifiersText(ctx.def))) return false;
+      if (!/\bpublic\b/.test(modifiersText(ctx.source, ctx.def))) return false;
       return ctx.topLevel || (ctx.parentExported ?? false);
     },
   },
@@ -258,8 +261,11 @@ export const LANGUAGES: Record<LanguageId, LanguageSpec> = {
       return ctx.kind;
     },
     exported(ctx) {
-      if (ctx.def.type === 'function_signature_item') return ctx.parentExported ?? false;
-      if (ctx.def.type === 'macro_definition') return ctx.def.previousNamedSibling?.text.includes('macro_export') ?? false;
+      if (ctx.type === 'function_signature_item') return ctx.parentExported ?? false;
+      if (ctx.type === 'macro_definition') {
+        const attribute = ctx.def.previousNamedSibling;
+        return attribute ? textOf(ctx.source, attribute).includes('macro_export') : false;
+      }
       return hasChildOfType(ctx.def, 'visibility_modifier');
     },
   },
@@ -293,7 +299,7 @@ export const LANGUAGES: Record<LanguageId, LanguageSpec> = {
     exported(ctx) {
       if (ctx.kind === 'namespace') return true;
       if (ctx.parentKind === 'interface') return ctx.parentExported ?? false;
-      const isPublic = ctx.def.children.some((child) => child?.type === 'modifier' && child.text === 'public');
+      const isPublic = ctx.def.children.some((child) => child?.type === 'modifier' && textOf(ctx.source, child) === 'public');
       return isPublic && (ctx.topLevel || ctx.parentKind === 'namespace' || (ctx.parentExported ?? false));
     },
   },

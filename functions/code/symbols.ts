@@ -1,7 +1,11 @@
 /**
- * Turns a syntax tree into symbols and imports: runs the language's queries (in wasm, so only the
- * matches cross into JavaScript), nests definitions by their ranges to find each one's enclosing
- * symbol, and applies the language's rules for kinds and exports.
+ * Turns a syntax tree into symbols and imports. A language's definitions and imports are found
+ * either by its tree-sitter query (run in wasm, so only the matches cross into JavaScript) or by
+ * its own finder (Python: languages.ts); then definitions are nested by their ranges to find each
+ * one's enclosing symbol, and the language's rules for kinds and exports apply.
+ *
+ * Every property of a web-tree-sitter `Node` other than `startIndex`/`startPosition` is a call into
+ * wasm, so a node's type is read once (`RawDefinition.type`) and texts are sliced from the source.
  */
 import type { Language, Node, Query, QueryMatch, Tree } from 'web-tree-sitter';
 import type { DefinitionContext, LanguageSpec } from './languages.ts';
@@ -13,20 +17,30 @@ const NAME_MAX_CHARS = 200;
 export interface CompiledLanguage {
   spec: LanguageSpec;
   grammar: Language;
-  /** Definitions and imports in one query: one walk of the tree instead of two. */
-  query: Query;
+  /** Definitions and imports in one query (one walk of the tree instead of two); none when the spec has a finder. */
+  query?: Query;
 }
 
-const isImportMatch = (match: QueryMatch) => match.captures.some((capture) => capture.name === 'import' || capture.name === 'import.stmt');
-
-interface RawDefinition {
+/** A definition as found, before its context (enclosing symbol, final kind, exported) is applied. */
+export interface RawDefinition {
   def: Node;
+  /** `def.type`, read once. */
+  type: string;
   nameNode: Node;
   kind: SymbolKind | 'scope';
   start: number;
   end: number;
-  patternIndex: number;
+  /** When two rules find the same definition, the lower number wins (a query's pattern order). */
+  priority: number;
   receiver?: Node;
+}
+
+/** What a language's query or finder yields for one file. */
+export interface Found {
+  definitions: RawDefinition[];
+  /** Names a JS/TS export list or `module.exports = { … }` exported. */
+  exportedNames: Set<string>;
+  imports: ImportRef[];
 }
 
 interface Placed {
@@ -47,6 +61,9 @@ export const detach = (text: string) => (text.length < 13 ? text : Buffer.from(t
 
 const unquote = (text: string) => text.replace(/^(['"`])(.*)\1$/s, '$2');
 
+/** A node's text, sliced from the source (`node.text` would cost a call into wasm and a copy out of it). */
+export const textOf = (source: string, node: Node) => source.slice(node.startIndex, node.endIndex);
+
 /** `*Server`, `Server[T]`, `Foo<T>`, `&'a mut Foo` → `Server` / `Foo`. */
 function typeName(text: string): string {
   const cleaned = text.replace(/^[&*\s]+|'\w+\s+|\bmut\s+|\bdyn\s+/g, '');
@@ -64,56 +81,80 @@ function collapse(text: string): string {
  * password) is ever copied into the graph.
  */
 function signatureOf(source: string, raw: RawDefinition, kind: SymbolKind): string {
-  const { def, nameNode } = raw;
-  let start = def.startIndex;
+  const { def, nameNode, type: defType } = raw;
+  let start = raw.start;
   let end: number | undefined;
-  if (def.type === 'type_spec' || def.type === 'type_alias') {
+  if (defType === 'type_spec' || defType === 'type_alias') {
     // Go: `type Server struct`, `type Handler func(…)`, `type ID = string`.
     const type = def.childForFieldName('type');
-    const shape = type?.type === 'struct_type' ? 'struct' : type?.type === 'interface_type' ? 'interface' : (type?.text ?? '');
-    return collapse(`type ${nameNode.text}${def.type === 'type_alias' ? ' =' : ''} ${shape}`);
+    const typeType = type?.type;
+    const shape = typeType === 'struct_type' ? 'struct' : typeType === 'interface_type' ? 'interface' : type ? textOf(source, type) : '';
+    return collapse(`type ${textOf(source, nameNode)}${defType === 'type_alias' ? ' =' : ''} ${shape}`);
   }
-  if (def.type === 'macro_definition') return `macro_rules! ${nameNode.text}`;
-  if (def.type === 'variable_declarator' && kind !== 'const' && def.parent && def.parent.namedChildCount > 1) {
-    // `const a = 1, f = () => {}`: f's signature is its own declarator.
-    const value = def.childForFieldName('value');
-    const body = value?.childForFieldName('body');
-    return collapse(`${def.parent.firstChild?.text ?? 'const'} ${source.slice(def.startIndex, body ? body.startIndex : nameNode.endIndex)}`.replace(/\s*(=>|[{:=])\s*$/, (_m, token: string) => (token === '=>' ? ' =>' : '')));
+  if (defType === 'macro_definition') return `macro_rules! ${textOf(source, nameNode)}`;
+  // `const a = 1, f = () => {}`: each declarator's signature is the keyword plus its own text.
+  const declaration = defType === 'variable_declarator' ? def.parent : null;
+  const sharedDeclaration = declaration && declaration.namedChildCount > 1 ? declaration : null;
+  const keyword = () => {
+    const first = sharedDeclaration?.firstChild;
+    return first ? textOf(source, first) : 'const';
+  };
+  if (sharedDeclaration && kind !== 'const') {
+    const body = def.childForFieldName('value')?.childForFieldName('body');
+    return collapse(`${keyword()} ${source.slice(raw.start, body ? body.startIndex : nameNode.endIndex)}`.replace(/\s*(=>|[{:=])\s*$/, (_m, token: string) => (token === '=>' ? ' =>' : '')));
   }
   if (kind === 'const') {
-    if (def.type === 'const_spec') return collapse(`const ${source.slice(def.startIndex, def.childForFieldName('value')?.startIndex ?? nameNode.endIndex).replace(/\s*=\s*$/, '')}`);
+    if (defType === 'const_spec') return collapse(`const ${source.slice(raw.start, def.childForFieldName('value')?.startIndex ?? nameNode.endIndex).replace(/\s*=\s*$/, '')}`);
     const holder = nameNode.parent ?? def;
     const value = holder.childForFieldName('value') ?? holder.childForFieldName('right') ?? def.childForFieldName('value');
     end = value && value.startIndex > nameNode.startIndex ? value.startIndex : nameNode.endIndex;
     // `export const X` / `const X`: keep the keyword that declares it.
-    if (def.type === 'variable_declarator') start = def.parent?.startIndex ?? start;
-    if (def.type === 'variable_declarator' && def.parent && def.parent.namedChildCount > 1) {
-      return collapse(`${def.parent.firstChild?.text ?? 'const'} ${source.slice(def.startIndex, end).replace(/\s*=\s*$/, '')}`);
-    }
+    if (declaration) start = declaration.startIndex;
+    if (sharedDeclaration) return collapse(`${keyword()} ${source.slice(raw.start, end).replace(/\s*=\s*$/, '')}`);
   } else {
-    const value = def.childForFieldName('value') ?? def.childForFieldName('right');
-    const body = def.childForFieldName('body') ?? value?.childForFieldName('body');
+    const body = def.childForFieldName('body');
     if (body && body.startIndex > start) end = body.startIndex;
-    else if (value && value.startIndex > start && kind !== 'type') end = value.startIndex + Math.min(value.text.length, SIGNATURE_MAX_CHARS);
-    if (def.type === 'variable_declarator' && def.parent) start = def.parent.startIndex;
+    else {
+      const value = def.childForFieldName('value') ?? def.childForFieldName('right');
+      const valueBody = body ? null : value?.childForFieldName('body');
+      if (valueBody && valueBody.startIndex > start) end = valueBody.startIndex;
+      else if (value && value.startIndex > start && kind !== 'type') end = value.startIndex + Math.min(value.endIndex - value.startIndex, SIGNATURE_MAX_CHARS);
+    }
+    if (declaration) start = declaration.startIndex;
   }
   if (end === undefined) {
     const newline = source.indexOf('\n', nameNode.endIndex);
-    end = Math.min(def.endIndex, newline === -1 ? source.length : newline);
+    end = Math.min(raw.end, newline === -1 ? source.length : newline);
   }
   // A signature never runs past a few lines: what follows is body.
   const text = source.slice(start, Math.min(end, start + SIGNATURE_MAX_CHARS * 4));
   return collapse(text.replace(/\s*(=>|[{:=])\s*$/, (_match, token: string) => (token === '=>' ? ' =>' : '')));
 }
 
-function definitionsOf(matches: QueryMatch[], exportedNames: Set<string>): RawDefinition[] {
+/** One definition per node and name (the lowest priority wins), in document order, enclosing ones first. */
+function ordered(definitions: RawDefinition[]): RawDefinition[] {
   const byKey = new Map<string, RawDefinition>();
-  for (const match of matches) {
+  for (const raw of definitions) {
+    const key = `${raw.start}:${raw.end}:${raw.nameNode.startIndex}`;
+    const existing = byKey.get(key);
+    if (!existing || raw.priority < existing.priority) byKey.set(key, raw);
+  }
+  return [...byKey.values()].sort((a, b) => a.start - b.start || b.end - a.end);
+}
+
+/** Definitions, export lists and imports from a language's query matches. */
+function findWithQuery(spec: LanguageSpec, query: Query, tree: Tree, source: string): Found {
+  const definitions: RawDefinition[] = [];
+  const exportedNames = new Set<string>();
+  const importMatches: QueryMatch[] = [];
+  for (const match of query.matches(tree.rootNode)) {
     let def: Node | undefined;
     let kind: RawDefinition['kind'] | undefined;
     let nameNode: Node | undefined;
     let receiver: Node | undefined;
     let left: Node | undefined;
+    let exportName: Node | undefined;
+    let isImport = false;
     for (const capture of match.captures) {
       const captureName = capture.name;
       if (captureName === 'name') nameNode = capture.node;
@@ -125,40 +166,39 @@ function definitionsOf(matches: QueryMatch[], exportedNames: Set<string>): RawDe
         kind = 'scope';
       } else if (captureName === 'receiver') receiver = capture.node;
       else if (captureName === '_left') left = capture.node;
+      else if (captureName === 'export.name') exportName = capture.node;
+      else if (captureName === 'import' || captureName === 'import.stmt') isImport = true;
     }
-    if (!def || !kind || !nameNode) {
-      const exportName = match.captures.find((capture) => capture.name === 'export.name')?.node;
-      if (exportName && exportListApplies(exportName, left)) exportedNames.add(exportName.text);
-      continue;
-    }
-    const key = `${def.startIndex}:${def.endIndex}:${nameNode.startIndex}`;
-    const existing = byKey.get(key);
-    if (existing && existing.patternIndex <= match.patternIndex) continue;
-    byKey.set(key, { def, nameNode, kind, start: def.startIndex, end: def.endIndex, patternIndex: match.patternIndex, ...(receiver ? { receiver } : {}) });
+    if (isImport) importMatches.push(match);
+    else if (def && kind && nameNode) {
+      definitions.push({ def, type: def.type, nameNode, kind, start: def.startIndex, end: def.endIndex, priority: match.patternIndex, ...(receiver ? { receiver } : {}) });
+    } else if (exportName && exportListApplies(source, exportName, left)) exportedNames.add(textOf(source, exportName));
   }
-  return [...byKey.values()].sort((a, b) => a.start - b.start || b.end - a.end);
+  return { definitions, exportedNames, imports: extractImports(spec, importMatches, source) };
 }
 
 /** `export { a, b }` without a `from` (a re-export names nothing local), or `module.exports = { a, b }`. */
-function exportListApplies(name: Node, left: Node | undefined): boolean {
-  if (left) return left.text === 'module.exports' || left.text === 'exports';
+function exportListApplies(source: string, name: Node, left: Node | undefined): boolean {
+  if (left) {
+    const target = textOf(source, left);
+    return target === 'module.exports' || target === 'exports';
+  }
   let statement: Node | null = name.parent;
   while (statement && statement.type !== 'export_statement') statement = statement.parent;
   return !!statement && !statement.childForFieldName('source');
 }
 
-export function extractSymbols(spec: LanguageSpec, matches: QueryMatch[], source: string, maxSymbols: number): { symbols: CodeSymbol[]; truncated: boolean } {
-  const exportedNames = new Set<string>();
-  const raws = definitionsOf(matches, exportedNames);
+export function extractSymbols(spec: LanguageSpec, found: Found, source: string, maxSymbols: number): { symbols: CodeSymbol[]; truncated: boolean } {
+  const { exportedNames } = found;
   const symbols: CodeSymbol[] = [];
   const stack: Placed[] = [];
   const taken = new Set<string>();
   let truncated = false;
 
-  for (const raw of raws) {
+  for (const raw of ordered(found.definitions)) {
     while (stack.length > 0 && stack[stack.length - 1]!.end <= raw.start) stack.pop();
     const enclosing = stack[stack.length - 1];
-    const name = detach(unquote(raw.nameNode.text).slice(0, NAME_MAX_CHARS));
+    const name = detach(unquote(textOf(source, raw.nameNode)).slice(0, NAME_MAX_CHARS));
     if (!name) continue;
 
     if (raw.kind === 'scope') {
@@ -172,11 +212,11 @@ export function extractSymbols(spec: LanguageSpec, matches: QueryMatch[], source
     let parentExported = enclosing?.exported;
     if (raw.receiver) {
       // Go: `func (s *Server) Start()` belongs to Server, which is not an enclosing range.
-      parentName = detach(typeName(raw.receiver.text));
+      parentName = detach(typeName(textOf(source, raw.receiver)));
       parentKind = 'struct';
       parentExported = /^\p{Lu}/u.test(parentName);
     } else {
-      const owner = spec.parentOf?.(raw.def);
+      const owner = spec.parentOf?.(raw.def, raw.type, source);
       if (owner) {
         parentName = owner;
         parentKind = 'class';
@@ -185,6 +225,8 @@ export function extractSymbols(spec: LanguageSpec, matches: QueryMatch[], source
     }
     const ctx: DefinitionContext = {
       def: raw.def,
+      type: raw.type,
+      source,
       name,
       kind: raw.kind,
       ...(parentKind ? { parentKind } : {}),
@@ -222,28 +264,13 @@ export function extractSymbols(spec: LanguageSpec, matches: QueryMatch[], source
   return { symbols, truncated };
 }
 
-function pythonImports(statement: Node): ImportRef[] {
-  const line = statement.startPosition.row + 1;
-  const nameOf = (node: Node) => (node.type === 'aliased_import' ? (node.childForFieldName('name')?.text ?? '') : node.text);
-  if (statement.type === 'import_statement') {
-    return statement.childrenForFieldName('name').flatMap((node) => (node ? [{ specifier: detach(nameOf(node)), line }] : []));
-  }
-  const module = statement.childForFieldName('module_name');
-  if (!module) return [];
-  const names = statement
-    .childrenForFieldName('name')
-    .map((node) => (node ? detach(nameOf(node)) : ''))
-    .filter(Boolean);
-  return [{ specifier: detach(module.text.replace(/\s+/g, '')), line, ...(names.length > 0 ? { names } : {}) }];
-}
-
-function javaImport(statement: Node): ImportRef[] {
-  const match = /^import\s+(static\s+)?([\w.$]+)(\s*\.\s*\*)?\s*;?/.exec(statement.text.replace(/\s+/g, ' '));
+function javaImport(source: string, statement: Node): ImportRef[] {
+  const match = /^import\s+(static\s+)?([\w.$]+)(\s*\.\s*\*)?\s*;?/.exec(textOf(source, statement).replace(/\s+/g, ' '));
   if (!match) return [];
   return [{ specifier: detach(`${match[2]}${match[3] ? '.*' : ''}`), line: statement.startPosition.row + 1 }];
 }
 
-export function extractImports(spec: LanguageSpec, matches: QueryMatch[]): ImportRef[] {
+function extractImports(spec: LanguageSpec, matches: QueryMatch[], source: string): ImportRef[] {
   const imports: ImportRef[] = [];
   const language = spec.id;
   for (const match of matches) {
@@ -253,14 +280,14 @@ export function extractImports(spec: LanguageSpec, matches: QueryMatch[]): Impor
     for (const capture of match.captures) {
       if (capture.name === 'import') specifierNode = capture.node;
       else if (capture.name === 'import.stmt') statement = capture.node;
-      else if (capture.name === '_require') callee = capture.node.text;
+      else if (capture.name === '_require') callee = textOf(source, capture.node);
     }
     if (statement) {
-      imports.push(...(language === 'python' ? pythonImports(statement) : javaImport(statement)));
+      imports.push(...javaImport(source, statement));
       continue;
     }
     if (!specifierNode) continue;
-    let specifier = unquote(specifierNode.text);
+    let specifier = unquote(textOf(source, specifierNode));
     if (callee !== undefined) {
       if (language === 'ruby') {
         if (callee === 'require_relative') specifier = specifier.startsWith('.') ? specifier : `./${specifier}`;
@@ -273,9 +300,8 @@ export function extractImports(spec: LanguageSpec, matches: QueryMatch[]): Impor
 }
 
 export function extractFromTree(compiled: CompiledLanguage, tree: Tree, source: string, maxSymbols: number): FileExtraction & { truncated: boolean } {
-  const definitionMatches: QueryMatch[] = [];
-  const importMatches: QueryMatch[] = [];
-  for (const match of compiled.query.matches(tree.rootNode)) (isImportMatch(match) ? importMatches : definitionMatches).push(match);
-  const { symbols, truncated } = extractSymbols(compiled.spec, definitionMatches, source, maxSymbols);
-  return { symbols, imports: extractImports(compiled.spec, importMatches), hasSyntaxErrors: tree.rootNode.hasError, truncated };
+  const { spec, query } = compiled;
+  const found = spec.find ? spec.find(tree, source) : findWithQuery(spec, query!, tree, source);
+  const { symbols, truncated } = extractSymbols(spec, found, source, maxSymbols);
+  return { symbols, imports: found.imports, hasSyntaxErrors: tree.rootNode.hasError, truncated };
 }

@@ -7,9 +7,11 @@
  * 2. a `tree-sitter/` folder next to this module (where the Lambda bundle copies them);
  * 3. the installed npm packages (tests, the bench, the local stack).
  *
- * Each grammar loads once per extractor, on first use. A grammar that fails to load or a parse
- * that throws is reported per file (the caller skips the file with a warning), never thrown
- * out of the analysis. A parse that runs past its time budget is cancelled the same way.
+ * Each grammar loads once per extractor, on first use, with its own parser (switching a parser's
+ * language resets it and recreates the grammar's external scanner). A grammar that fails to load
+ * or a parse that throws is reported per file (the caller skips the file with a warning), never
+ * thrown out of the analysis. A parse that runs past its time budget is cancelled the same way.
+ * Trees are deleted as soon as their file is extracted: they live in the wasm heap, not V8's.
  */
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
@@ -63,7 +65,7 @@ export class TreeSitterExtractor {
   readonly #parseTimeoutMs: number;
   readonly #maxSymbols: number;
   readonly #languages = new Map<LanguageId, Promise<CompiledLanguage>>();
-  #parser: Parser | undefined;
+  readonly #parsers = new Map<LanguageId, Parser>();
 
   constructor(options: ExtractorOptions = {}) {
     this.#load = options.loadWasm ?? defaultLoader(options.wasmDir);
@@ -78,7 +80,7 @@ export class TreeSitterExtractor {
       compiled = (async () => {
         await initRuntime(this.#load);
         const grammar = await Language.load(await this.#load(spec.grammar));
-        return { spec, grammar, query: new Query(grammar, `${spec.symbols}\n${spec.imports ?? ''}`) };
+        return { spec, grammar, ...(spec.find ? {} : { query: new Query(grammar, `${spec.symbols ?? ''}\n${spec.imports ?? ''}`) }) };
       })();
       this.#languages.set(language, compiled);
     }
@@ -96,10 +98,14 @@ export class TreeSitterExtractor {
 
   async extract(language: LanguageId, source: string): Promise<FileExtraction & { truncated: boolean }> {
     const compiled = await this.#compiled(language);
-    const parser = (this.#parser ??= new Parser());
     let tree: Tree | null = null;
     try {
-      parser.setLanguage(compiled.grammar);
+      let parser = this.#parsers.get(language);
+      if (!parser) {
+        parser = new Parser();
+        parser.setLanguage(compiled.grammar);
+        this.#parsers.set(language, parser);
+      }
       const deadline = performance.now() + this.#parseTimeoutMs;
       // The progress callback costs a call out of wasm every few thousand steps: only big files need it.
       const options = source.length > 32 * 1024 ? { progressCallback: ((_state: ParseState) => performance.now() > deadline) as (state: ParseState) => void } : undefined;
@@ -112,28 +118,28 @@ export class TreeSitterExtractor {
     } catch (error) {
       if (error instanceof ParseTimeoutError) throw error;
       // A trap inside the wasm parser may leave it in any state: start the next file with a new one.
-      this.#discardParser();
+      this.#discardParser(language);
       throw new ParserCrashedError(`the ${language} parser failed: ${(error as Error).message}`);
     } finally {
       tree?.delete();
     }
   }
 
-  #discardParser(): void {
+  #discardParser(language: LanguageId): void {
     try {
-      this.#parser?.delete();
+      this.#parsers.get(language)?.delete();
     } catch {
       // The old parser is gone either way.
     }
-    this.#parser = undefined;
+    this.#parsers.delete(language);
   }
 
   /** Frees the parser and queries (grammars stay cached in the wasm module's memory until the process ends). */
   async dispose(): Promise<void> {
-    this.#discardParser();
+    for (const language of [...this.#parsers.keys()]) this.#discardParser(language);
     for (const compiled of this.#languages.values()) {
       try {
-        (await compiled).query.delete();
+        (await compiled).query?.delete();
       } catch {
         // A grammar that never loaded has nothing to free.
       }

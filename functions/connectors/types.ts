@@ -71,10 +71,24 @@ export interface SyncContext<Config, Credentials> extends VerifyContext<Config, 
   warn(message: string): void;
   /** Counts an upstream request against the run's stats. */
   countRequest(): void;
+  /**
+   * Counts requests that the provider charged against its rate limit (`stats.rateLimitedRequests`),
+   * for connectors that can tell: GitHub does not charge a 304 to a conditional request, so its
+   * sync counts every other answer here. Optional: runners without it do not track the figure.
+   */
+  countRateLimited?(count?: number): void;
   /** Milliseconds left before this slice must return its cursor (the Lambda timeout minus a margin). */
   remainingMs(): number;
   /** Saves rotated credentials (refreshed OAuth tokens) back to the secret store. */
   saveCredentials(credentials: SecretValue): Promise<void>;
+  /**
+   * OAuth connections: the stored credentials with an access token valid for the rest of the
+   * slice, refreshed first (under the connection's refresh lease) when it would expire sooner.
+   * `ctx.credentials` is that at the slice's start; call this when the upstream refuses the token
+   * (401: another process may have rotated it) with the refused one as `rejectedAccessToken`: the
+   * stored token is read again, and refreshed if it is still the refused one.
+   */
+  freshCredentials?(options?: { rejectedAccessToken?: string }): Promise<Credentials>;
   now(): Date;
 }
 
@@ -104,4 +118,10 @@ export interface Connector<Config = Record<string, unknown>, Credentials = Recor
    */
   partitions?(ctx: SyncContext<Config, Credentials>): Promise<string[]>;
   sync?(ctx: SyncContext<Config, Credentials>, cursor: string | undefined): Promise<SyncResult>;
+  /**
+   * Files the sync reads at run time rather than imports (esbuild cannot bundle them: the code
+   * analysis' tree-sitter .wasm files), copied next to this integration's sync Lambda bundle:
+   * `from` relative to the project root, `to` relative to the bundle.
+   */
+  bundleFiles?: readonly { from: string; to: string }[];
 }

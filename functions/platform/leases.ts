@@ -46,6 +46,36 @@ export class LeaseStore {
     }
   }
 
+  /**
+   * Takes the lease or extends it, but never shortens it: when several workers of one owner
+   * renew it concurrently (the partitions of one sync run), the longest renewal stays. True when
+   * the owner holds it afterwards.
+   */
+  async extend(tenantId: string, name: string, owner: string, durationMs: number, options: { skipIfRemainingMs?: number } = {}): Promise<boolean> {
+    const now = this.#now();
+    const expiresAt = new Date(now.getTime() + durationMs);
+    if (options.skipIfRemainingMs !== undefined) {
+      // A read instead of a write when the owner's lease still lasts long enough (a fast run's many renewals).
+      const held = await this.holder(tenantId, name);
+      if (held?.owner === owner && Date.parse(held.expiresAt) >= now.getTime() + options.skipIfRemainingMs) return true;
+    }
+    try {
+      await this.#table.client.send(
+        new PutCommand({
+          TableName: this.#table.tableName,
+          Item: { ...keys.lease(tenantId, name), kind: 'lease', name, owner, expiresAt: expiresAt.toISOString(), ttl: ttlEpochSeconds(expiresAt) + 86_400 },
+          ConditionExpression: 'attribute_not_exists(PK) OR expiresAt <= :now OR (#owner = :owner AND expiresAt <= :expires)',
+          ExpressionAttributeNames: { '#owner': 'owner' },
+          ExpressionAttributeValues: { ':now': now.toISOString(), ':owner': owner, ':expires': expiresAt.toISOString() },
+        }),
+      );
+      return true;
+    } catch (error) {
+      if (!(error instanceof ConditionalCheckFailedException)) throw error;
+    }
+    return (await this.holder(tenantId, name))?.owner === owner;
+  }
+
   /** Releases only a lease this owner holds; releasing someone else's (after ours expired) is a no-op. */
   async release(tenantId: string, name: string, owner: string): Promise<void> {
     try {

@@ -11,6 +11,19 @@ import type { SyncMode } from '#platform/sync-runs.ts';
 /** Connector cursors are page tokens and ids: anything bigger belongs in the sync state store. */
 export const MAX_CURSOR_BYTES = 8 * 1024;
 
+/**
+ * Partitions one pass syncs at most (GitHub: repositories). They travel in the state as a list,
+ * so the list is capped by count and by size: a connection with more is synced partly, with a
+ * warning on the run, and nothing is swept (the unsynced partitions' items must not look stale).
+ */
+export const MAX_PARTITIONS = 5000;
+/** Bytes of the partition list as JSON: far below Step Functions' 256 KB with the ids around it. */
+export const MAX_PARTITION_LIST_BYTES = 200 * 1024;
+/** One partition key (a repository's full name, a GitLab project path). */
+export const MAX_PARTITION_KEY_BYTES = 512;
+/** The partition of a connector without partitions: the whole connection. */
+export const WHOLE_CONNECTION = '*';
+
 const mode = z.enum(['incremental', 'full']);
 const trigger = z.enum(['api', 'schedule', 'console']);
 const tenantId = z.string().regex(/^[a-z0-9][a-z0-9-]{1,62}$/, 'a tenant id');
@@ -21,16 +34,35 @@ const syncId = z.string().regex(/^sync_[0-9a-z]{1,64}$/, 'a sync id (sync_…)')
 export const stopReason = z.enum(['paused', 'disconnecting', 'removed']);
 export type StopReason = z.infer<typeof stopReason>;
 
-/** One connection's run, as the Map hands it to the item processor and each slice passes it on. */
-export const syncItemSchema = z.object({
+const partition = z.string().min(1).refine((value) => Buffer.byteLength(value) <= MAX_PARTITION_KEY_BYTES, `a partition key of at most ${MAX_PARTITION_KEY_BYTES} bytes`);
+
+/** One connection's run, as the plan hands it to the Map (and the Map to ListPartitions). */
+export const runItemSchema = z.object({
   tenantId,
   connectionId,
   syncId,
   type: z.string().min(1).max(64),
   mode,
   forceSweep: z.boolean(),
+});
+export type RunItem = z.infer<typeof runItemSchema>;
+
+/** The plan's items: a run, with the cursor and slice counter its first partition starts from. */
+export type PlannedItem = RunItem & { cursor: null; slice: 0 };
+
+/** What ListPartitions answers: the run, and the partitions its Map fans out over (with the starting cursor and slice). */
+export interface PartitionsOutput extends RunItem {
+  partitions: string[];
+  cursor: null;
+  slice: 0;
+}
+
+/** One partition's slice loop, as the inner Map hands it to the slice task and each slice passes it on. */
+export const syncItemSchema = runItemSchema.extend({
+  /** The part of the connection this loop syncs (a repository), `*` for the whole connection. */
+  partition: partition.default(WHOLE_CONNECTION),
   cursor: z.string().max(MAX_CURSOR_BYTES).nullable(),
-  /** How many slices ran before this one (names the slice's "seen" chunks). */
+  /** How many slices of this partition ran before this one (names the slice's "seen" chunks). */
   slice: z.number().int().min(0),
 });
 export type SyncItem = z.infer<typeof syncItemSchema>;
@@ -48,7 +80,8 @@ export const finalizeInputSchema = z.object({
   syncId,
   mode,
   forceSweep: z.boolean(),
-  stopped: stopReason.nullable(),
+  /** Absent after the partition Map: the slice that stopped recorded why on the run. */
+  stopped: stopReason.nullable().optional(),
 });
 export type FinalizeInput = z.infer<typeof finalizeInputSchema>;
 
@@ -57,6 +90,8 @@ export const recordFailureInputSchema = z.object({
   tenantId,
   connectionId,
   syncId,
+  /** Present when one partition failed (RecordPartitionFailure): noted on the run, its siblings go on. */
+  partition: partition.optional(),
   error: z.object({ Error: z.string(), Cause: z.string().optional().nullable() }),
 });
 export type RecordFailureInput = z.infer<typeof recordFailureInputSchema>;
@@ -82,7 +117,7 @@ export const planInputSchema = z
 export type PlanInput = z.infer<typeof planInputSchema>;
 
 export interface PlanOutput {
-  items: SyncItem[];
+  items: PlannedItem[];
   /** Present when more connections remain: the state machine plans again after this round. */
   next?: string;
   /** Connections not planned and why (first 50), for the console's eyes. */

@@ -15,7 +15,7 @@ import { runtime, type Runtime } from '#platform/runtime.ts';
 import { SyncRunStore, type SyncTrigger } from '#platform/sync-runs.ts';
 import { ValidationError } from '#platform/errors.ts';
 import { openRun } from './open-run.ts';
-import { parseTaskInput, planInputSchema, type PlanInput, type PlanOutput, type SyncItem } from './payloads.ts';
+import { parseTaskInput, planInputSchema, type PlanInput, type PlanOutput, type PlannedItem } from './payloads.ts';
 import { decideMode } from './schedule.ts';
 import { syncSettings, type SyncSettings } from './settings.ts';
 import { renewSyncLease } from './sync-lease.ts';
@@ -35,7 +35,7 @@ function decode(token: string | undefined): Continuation | undefined {
 }
 
 class Planner {
-  readonly items: SyncItem[] = [];
+  readonly items: PlannedItem[] = [];
   readonly skipped: PlanOutput['skipped'] = [];
   readonly #rt: Runtime;
   readonly #settings: SyncSettings;
@@ -72,7 +72,7 @@ class Planner {
     this.items.push(this.#item(connection, opened.run.id, mode));
   }
 
-  #item(connection: Connection, syncId: string, mode: SyncItem['mode']): SyncItem {
+  #item(connection: Connection, syncId: string, mode: PlannedItem['mode']): PlannedItem {
     return {
       tenantId: connection.tenantId,
       connectionId: connection.id,

@@ -1,24 +1,22 @@
 /**
  * A run's progress while a slice runs: connectors may report as often as they like; the record is
  * written at most every `intervalMs` (and by `flush` at the end of the slice), so
- * GET /v1/syncs/{id} shows it moving without a write per item.
+ * GET /v1/syncs/{id} shows it moving without a write per item. What a write does is the caller's:
+ * the whole progress for a run of one partition, only the phase for a partitioned run (whose
+ * `done`/`total` count partitions, shared by the concurrent slice loops).
  */
-import type { SyncProgress, SyncRunStore } from '#platform/sync-runs.ts';
+import type { SyncProgress } from '#platform/sync-runs.ts';
 
 export class ProgressReporter {
-  readonly #runs: SyncRunStore;
-  readonly #tenantId: string;
-  readonly #syncId: string;
+  readonly #write: (progress: SyncProgress) => Promise<void>;
   readonly #now: () => Date;
   readonly #intervalMs: number;
   #latest: SyncProgress;
   #writtenAt = Number.NEGATIVE_INFINITY;
   #dirty = false;
 
-  constructor(runs: SyncRunStore, tenantId: string, syncId: string, initial: SyncProgress, now: () => Date, intervalMs: number) {
-    this.#runs = runs;
-    this.#tenantId = tenantId;
-    this.#syncId = syncId;
+  constructor(write: (progress: SyncProgress) => Promise<void>, initial: SyncProgress, now: () => Date, intervalMs: number) {
+    this.#write = write;
     this.#latest = initial;
     this.#now = now;
     this.#intervalMs = intervalMs;
@@ -26,6 +24,11 @@ export class ProgressReporter {
 
   get latest(): SyncProgress {
     return this.#latest;
+  }
+
+  /** Whether a report arrived since the last write. */
+  get dirty(): boolean {
+    return this.#dirty;
   }
 
   async report(progress: SyncProgress): Promise<void> {
@@ -40,6 +43,6 @@ export class ProgressReporter {
     if (!this.#dirty) return;
     this.#dirty = false;
     this.#writtenAt = this.#now().getTime();
-    await this.#runs.update(this.#tenantId, this.#syncId, { progress: this.#latest });
+    await this.#write(this.#latest);
   }
 }

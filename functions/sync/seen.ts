@@ -2,7 +2,11 @@
  * What a sync pass saw, kept for the sweep at its end: each slice stores the contribution keys
  * its graph writer saw as 12-byte hashes (the first 12 bytes of SHA-256 of `PK\0SK`) in chunk
  * items of at most ~350 KB under the run (keys.syncSeen), together with the kinds the connector
- * marked incomplete. Finalize loads them all. The chunks expire by TTL after a few days.
+ * marked incomplete. The chunks of one slice form a scope: the partition (a hash of its key, so
+ * any partition key fits the sort key) and the slice's number within that partition, so the
+ * concurrent slice loops of one run never overwrite each other's chunks. Finalize loads every
+ * scope of the run: the sweep works on the union of what all partitions saw. The chunks expire
+ * by TTL after a few days.
  *
  * 96-bit hashes: a false "seen" (an item kept by a collision) needs ~2^48 items to become likely;
  * a collision can only keep an item, never delete one.
@@ -34,7 +38,15 @@ export interface SeenSet {
   incomplete: Map<string, string>;
 }
 
-const sliceScope = (slice: number) => `slice${String(slice).padStart(6, '0')}`;
+/**
+ * The chunks' scope: `slice000003` for the whole connection (`*`), `p<hash>#slice000003` for a
+ * partition, `p<hash>#list` for what the partition listing itself wrote.
+ */
+export function seenScope(partition: string, slice: number | 'list'): string {
+  const part = slice === 'list' ? 'list' : `slice${String(slice).padStart(6, '0')}`;
+  if (partition === '*') return part;
+  return `p${createHash('sha256').update(partition).digest('base64url').slice(0, 16)}#${part}`;
+}
 
 export class SeenStore {
   readonly #table: TableRef;
@@ -49,7 +61,11 @@ export class SeenStore {
    * Stores one slice's seen keys. A retried slice overwrites its own chunks; chunks a longer
    * first attempt left behind only add "seen" marks, which can keep an item, never delete one.
    */
-  async record(tenantId: string, syncId: string, slice: number, seen: SeenSlice, ttlDays: number): Promise<void> {
+  async record(tenantId: string, syncId: string, slice: number, seen: SeenSlice, ttlDays: number, partition = '*'): Promise<void> {
+    await this.recordScope(tenantId, syncId, seenScope(partition, slice), seen, ttlDays);
+  }
+
+  async recordScope(tenantId: string, syncId: string, scope: string, seen: SeenSlice, ttlDays: number): Promise<void> {
     const hashes = Buffer.concat([...seen.keys].map(seenHash));
     const ttl = ttlEpochSeconds(new Date(this.#now().getTime() + ttlDays * 86_400_000));
     const writes: WriteRequest[] = [];
@@ -58,7 +74,7 @@ export class SeenStore {
       writes.push({
         PutRequest: {
           Item: {
-            ...keys.syncSeen(tenantId, syncId, sliceScope(slice), seq),
+            ...keys.syncSeen(tenantId, syncId, scope, seq),
             kind: 'sync-seen',
             n: part.length / SEEN_HASH_BYTES,
             ...(part.length > 0 ? { h: part } : {}),

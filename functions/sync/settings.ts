@@ -27,6 +27,8 @@ export interface SyncSettings {
   progressIntervalMs: number;
   /** Connections one plan round hands to the Map (the plan loops for more): keeps the state payload far below 256 KB. */
   planMaxItems: number;
+  /** Partitions (repositories) one pass syncs at most; more are left out with a warning and nothing is swept. At most MAX_PARTITIONS. */
+  maxPartitions: number;
   /** Days the per-run "seen" chunks are kept (TTL) after they are written. */
   seenTtlDays: number;
   /** The longest wait a connector may ask for between slices; longer asks are cut to this. */
@@ -60,6 +62,7 @@ function fromEnv(): SyncSettings {
     progressIntervalMs: number('SYNC_PROGRESS_INTERVAL_MS', 1000),
     planMaxItems: number('SYNC_PLAN_MAX_ITEMS', 1000),
     seenTtlDays: number('SYNC_SEEN_TTL_DAYS', 3),
+    maxPartitions: number('SYNC_MAX_PARTITIONS', 5000),
     maxWaitSeconds: number('SYNC_MAX_WAIT_SECONDS', 3600),
     syncableTypes: types === undefined ? undefined : types.split(',').map((type) => type.trim()).filter(Boolean),
     logger: defaultLogger,

@@ -42,10 +42,19 @@ export async function takeSyncLease(
 /**
  * Renews a lease this run holds; false when someone else holds it now. A lease that expired
  * with nobody taking it is taken back: the slice separately refuses a run already marked failed.
+ * Never shortens it: a run's partitions renew concurrently, and one partition waiting out a rate
+ * limit must keep its longer renewal when a sibling renews for the usual duration. The lease
+ * then lasts at least `durationMs` minus the renewal slack.
  */
 export async function renewSyncLease(rt: Runtime, tenantId: string, connectionId: string, owner: string, durationMs: number): Promise<boolean> {
-  return new LeaseStore(rt.table, rt.now).acquire(tenantId, syncLeaseName(connectionId), owner, durationMs);
+  // A lease that still lasts all but the slack of what is asked is not rewritten: a no-change pass
+  // over many partitions then costs reads, not a write per slice.
+  const slack = Math.min(RENEWAL_SLACK_MS, durationMs / 4);
+  return new LeaseStore(rt.table, rt.now).extend(tenantId, syncLeaseName(connectionId), owner, durationMs, { skipIfRemainingMs: durationMs - slack });
 }
+
+/** A renewal is skipped while the lease still lasts its duration minus this (5 min of the 20-minute default). */
+export const RENEWAL_SLACK_MS = 5 * 60_000;
 
 export async function releaseSyncLease(rt: Runtime, tenantId: string, connectionId: string, owner: string): Promise<void> {
   await new LeaseStore(rt.table, rt.now).release(tenantId, syncLeaseName(connectionId), owner);

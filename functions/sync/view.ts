@@ -13,7 +13,7 @@ export interface SyncView {
   startedAt: string;
   finishedAt?: string;
   progress: SyncRun['progress'];
-  stats: { nodesUpserted: number; edgesUpserted: number; nodesDeleted: number; edgesDeleted: number; requests: number };
+  stats: { nodesUpserted: number; edgesUpserted: number; nodesDeleted: number; edgesDeleted: number; requests: number; rateLimitedRequests?: number };
   error?: { code: string; message: string };
   warnings?: string[];
 }
@@ -34,6 +34,8 @@ export function toSyncView(run: SyncRun): SyncView {
       nodesDeleted: run.stats.nodesDeleted,
       edgesDeleted: run.stats.edgesDeleted ?? 0,
       requests: run.stats.requests,
+      // Connectors that can tell (GitHub) count what the provider charged: a 304 is a request, not a charge.
+      ...(run.stats.rateLimitedRequests !== undefined ? { rateLimitedRequests: run.stats.rateLimitedRequests } : {}),
     },
     ...(run.error ? { error: run.error } : {}),
     ...(run.warnings && run.warnings.length > 0 ? { warnings: run.warnings } : {}),

@@ -44,7 +44,7 @@ export interface CommonFakeOptions {
 export interface FakeReply {
   status: number;
   headers?: Record<string, string>;
-  /** A string is sent as is; anything else as JSON. */
+  /** A string or bytes (a Buffer: an archive download) are sent as is; anything else as JSON. */
   body?: unknown;
 }
 
@@ -81,8 +81,8 @@ export const SPA_PAGE = '<!doctype html><html><head><title>Acme Portal</title></
 
 function write(res: ServerResponse, result: FakeReply): void {
   const headers: Record<string, string> = { ...(result.headers ?? {}) };
-  let payload = '';
-  if (typeof result.body === 'string') payload = result.body;
+  let payload: string | Uint8Array = '';
+  if (typeof result.body === 'string' || result.body instanceof Uint8Array) payload = result.body;
   else if (result.body !== undefined) {
     payload = JSON.stringify(result.body);
     if (!Object.keys(headers).some((name) => name.toLowerCase() === 'content-type')) headers['content-type'] = 'application/json; charset=utf-8';

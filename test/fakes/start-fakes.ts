@@ -96,10 +96,12 @@ export const FAKES: FakeEntry[] = [
     name: 'github',
     async start() {
       const fake = await startGitHubFake({ host: HOST, port: 3111 });
+      // Something to sync: files in TypeScript and Python, a history, branches, issues and pull requests.
+      fake.generate({ repos: ['acme/payments', 'acme/checkout', 'acme/infra'], files: 40, commits: 30, issues: 8, pulls: 4, seed: 1 });
       return {
         close: () => fake.close(),
         lines: [
-          `url:   ${fake.url}  (web flow and REST API; user octocat, the app installed on org acme: acme/payments, acme/checkout, acme/infra)`,
+          `url:   ${fake.url}  (web flow and REST API; user octocat, the app installed on org acme: acme/payments, acme/checkout, acme/infra, each with generated code, history, issues and PRs to sync)`,
           envLine({ GITHUB_URL: fake.url, GITHUB_API_URL: fake.url, GITHUB_CLIENT_ID: DEFAULT_GITHUB_CLIENT_ID, GITHUB_CLIENT_SECRET: DEFAULT_GITHUB_CLIENT_SECRET }),
           'connect: POST /v1/integrations/github/authorize, open its authorizeUrl (the fake approves at once), follow the redirect (docs/integrations/github.md)',
         ],

@@ -8,6 +8,7 @@ import { requestSync } from '#sync/start-sync.ts';
 import { planSyncs } from '#sync/plan.ts';
 import { syncSettings } from '#sync/settings.ts';
 import { STATES, sliceStateName } from '#sync/state-machine-names.ts';
+import { RENEWAL_SLACK_MS } from '#sync/sync-lease.ts';
 import { runtime } from '#platform/runtime.ts';
 import { createSyncHarness, deferred, emitItems, scriptedConnector, type SyncHarness, type SyncScript } from '../support/sync-harness.ts';
 import type { Connector } from '#connectors/types.ts';
@@ -30,7 +31,7 @@ beforeAll(async () => {
       retryIntervalOverrides: { [sliceStateName('test-items')]: 0 },
       // Lets a test replace a task's handler for one run; the default handler otherwise.
       handlerOverrides: Object.fromEntries(
-        [STATES.plan, STATES.recordFailure, sliceStateName('test-items')].map((name) => [
+        [STATES.plan, STATES.recordFailure, STATES.recordPartitionFailure, sliceStateName('test-items')].map((name) => [
           name,
           (input: unknown, next: (input: unknown) => Promise<unknown>) => (sliceOverrides[name] ?? ((i, n) => n(i)))(input, next),
         ]),
@@ -157,8 +158,9 @@ describe('one connection\'s run', () => {
       delete sliceOverrides[sliceStateName('test-items')];
     }
     expect(cursors).toEqual([undefined, 'after-rate-limit']);
-    // Renewed for the wait plus a full lease, so nobody takes the connection while the run waits.
-    expect(leaseOverWait).toBe(h.clock.now().getTime() + syncSettings().leaseMs + 30_000);
+    // Renewed for the wait plus a full lease (less the renewal slack: a lease lasting that long
+    // already is not rewritten), so nobody takes the connection while the run waits.
+    expect(leaseOverWait).toBeGreaterThanOrEqual(h.clock.now().getTime() + syncSettings().leaseMs + 30_000 - RENEWAL_SLACK_MS);
     expect((await h.runsOf(connection.id))[0]!.status).toBe('succeeded');
   });
 
@@ -222,14 +224,17 @@ describe('one connection\'s run', () => {
     expect(await h.leaseHolder(unknown.id)).toBeUndefined();
 
     const broken = await h.createConnection('test-broken');
-    sliceOverrides[STATES.recordFailure] = async () => {
+    const unavailable = async () => {
       throw new Error('DynamoDB is unavailable');
     };
+    sliceOverrides[STATES.recordPartitionFailure] = unavailable;
+    sliceOverrides[STATES.recordFailure] = unavailable;
     try {
       const output = await h.execute({ connectionIds: [broken.id, sibling.id], tenantId: h.tenantId });
       expect(output).toBeDefined();
     } finally {
       delete sliceOverrides[STATES.recordFailure];
+      delete sliceOverrides[STATES.recordPartitionFailure];
     }
     // The failure could not be recorded: the run stays open until its lease expires; the sibling is unaffected.
     expect((await h.runsOf(broken.id))[0]!.status).toBe('running');

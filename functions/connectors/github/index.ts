@@ -12,6 +12,10 @@
  *   3. `repositories`:  GET /user/installations/{id}/repositories (all pages, up to 1,000
  *                       repositories): the installation grants repositories, and every selected
  *                       one among them.
+ *
+ * The sync (sync.ts): one partition per repository of `config.repositories`, each synced in
+ * phases (repository, branches, commits, tree, code, issues, pull requests) with conditional
+ * requests, so a pass that finds nothing changed spends none of the primary rate limit.
  */
 import { z } from 'zod';
 import type { Connector, VerifyContext } from '../types.ts';
@@ -19,6 +23,8 @@ import { CheckFailure, CheckList, isObject, secretsOf } from '../http-checks.ts'
 import { oauthCredentialsSchema, type OAuthCredentials } from '../../oauth/credentials.ts';
 import { GitHubApi, nextLink } from './api.ts';
 import { githubInstallUrl, githubUrls } from './oauth.ts';
+import { githubPartitions, syncGitHubRepository } from './sync.ts';
+import { treeSitterBundleFiles } from '../../code/bundle-files.ts';
 
 export const MAX_GITHUB_REPOSITORIES = 1000;
 const REPOSITORY_PAGES = MAX_GITHUB_REPOSITORIES / 100;
@@ -146,4 +152,8 @@ export const githubConnector: Connector<GitHubConfig, OAuthCredentials> = {
   configSchema: githubConfigSchema,
   credentialsSchema: oauthCredentialsSchema,
   verify: verifyGitHub,
+  partitions: githubPartitions,
+  sync: syncGitHubRepository,
+  // The code analysis' grammars, read at run time from <bundle>/tree-sitter/.
+  bundleFiles: treeSitterBundleFiles(),
 };

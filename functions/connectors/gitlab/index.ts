@@ -11,6 +11,9 @@
  *   3. `projects`:  GET /api/v4/projects?membership=true (all pages, up to 1,000 projects): what
  *                   the user can read; every selected project must be readable (a selected
  *                   project outside the membership list is looked up by path).
+ *
+ * The sync (sync.ts): one partition per project: groups, the project, branches, commits, the
+ * tree, code symbols and dependencies, issues, merge requests, pipelines and jobs.
  */
 import { z } from 'zod';
 import type { Connector, VerifyContext } from '../types.ts';
@@ -29,6 +32,8 @@ import {
   type Upstream,
 } from '../http-checks.ts';
 import { oauthCredentialsSchema, type OAuthCredentials } from '../../oauth/credentials.ts';
+import { treeSitterBundleFiles } from '../../code/bundle-files.ts';
+import { createGitLabSync, DEFAULT_COMMIT_DEPTH } from './sync.ts';
 
 export const MAX_GITLAB_PROJECTS = 1000;
 const PROJECT_PAGES = MAX_GITLAB_PROJECTS / 100;
@@ -38,6 +43,8 @@ const MAX_PROJECT_LOOKUPS = 25;
 export interface GitLabConfig {
   baseUrl: string;
   projects?: string[];
+  /** Commits of the default branch a first sync reads (default 500); later syncs add every new one. */
+  commitDepth?: number;
 }
 
 const projectPath = z.string().regex(/^[A-Za-z0-9_.-]+(\/[A-Za-z0-9_.-]+)+$/, 'a project is its full path, "group/project" (subgroups allowed)').max(255);
@@ -53,6 +60,13 @@ export const gitlabConfigSchema = z
       .max(MAX_GITLAB_PROJECTS)
       .optional()
       .describe('The projects to sync ("group/project"). Set on connect to every project you are a member of.'),
+    commitDepth: z
+      .number()
+      .int()
+      .min(1)
+      .max(10_000)
+      .optional()
+      .describe(`Commits of each default branch the first sync reads, newest first (default ${DEFAULT_COMMIT_DEPTH}); later syncs add every new commit.`),
   })
   .describe('The GitLab instance and the projects to sync. Tokens are never part of the config.');
 
@@ -163,4 +177,8 @@ export const gitlabConnector: Connector<GitLabConfig, OAuthCredentials> = {
   configSchema: gitlabConfigSchema,
   credentialsSchema: oauthCredentialsSchema,
   verify: verifyGitLab,
+  // One partition per project; see sync.ts.
+  ...createGitLabSync(),
+  // The code analysis' grammars, read at run time from <bundle>/tree-sitter/.
+  bundleFiles: treeSitterBundleFiles(),
 };
