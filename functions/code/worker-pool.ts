@@ -45,6 +45,8 @@ export function workerScript(): URL | undefined {
   return ['./parse-worker.ts', './parse-worker.mjs'].map((name) => new URL(name, import.meta.url)).find((url) => existsSync(fileURLToPath(url)));
 }
 
+const DEFAULT_HEAP_LIMIT_MB = Number(process.env.X_HEAP ?? 128);
+
 const ERRORS = { 'grammar-unavailable': GrammarUnavailableError, 'parse-timeout': ParseTimeoutError, 'parser-crashed': ParserCrashedError };
 
 export class WorkerPoolExtractor {
@@ -52,12 +54,14 @@ export class WorkerPoolExtractor {
   readonly concurrency: number;
   readonly #size: number;
   readonly #options: WorkerExtractorOptions;
+  readonly #heapLimitMb: number;
   readonly #script: URL;
   readonly #slots: Slot[] = [];
   #nextId = 1;
 
-  constructor(options: WorkerExtractorOptions & { workers?: number } = {}) {
-    const { workers = 2, ...extractorOptions } = options;
+  constructor(options: WorkerExtractorOptions & { workers?: number; heapLimitMb?: number } = {}) {
+    const { workers = 2, heapLimitMb = DEFAULT_HEAP_LIMIT_MB, ...extractorOptions } = options;
+    this.#heapLimitMb = heapLimitMb;
     this.#size = Math.max(1, Math.floor(workers));
     this.#options = extractorOptions;
     this.concurrency = this.#size * 2;
@@ -79,7 +83,10 @@ export class WorkerPoolExtractor {
   }
 
   #spawn(): Slot {
-    const worker = new Worker(this.#script, { workerData: { options: this.#options } });
+    const worker = new Worker(this.#script, {
+      workerData: { options: this.#options },
+      resourceLimits: { maxOldGenerationSizeMb: this.#heapLimitMb, maxYoungGenerationSizeMb: Number(process.env.X_YOUNG ?? 16) },
+    });
     const slot: Slot = { worker, jobs: new Map() };
     worker.unref();
     worker.on('message', (reply: ParseReply) => {

@@ -105,6 +105,8 @@ export interface GitHubFakeOptions extends CommonFakeOptions {
   secondaryRateLimit?: { afterRequests: number; retryAfterSeconds: number; times?: number };
   /** Every REST answer waits this long first. */
   restDelayMs?: number;
+  /** Archive downloads answer 200 with an empty body (a broken download). */
+  emptyArchives?: boolean;
   /** Every REST request waits for this first (a progress test holds some requests while it looks at the sync). */
   gate?: (request: RecordedRequest) => Promise<void> | void;
   now?: () => number;
@@ -381,7 +383,7 @@ export async function startGitHubFake(options: GitHubFakeOptions = {}): Promise<
       const ticket = downloads.get(request.query.get('token') ?? '');
       if (!ticket || ticket.expiresAt <= now() || ticket.sha !== codeload[3] || ticket.fullName !== `${codeload[1]}/${codeload[2]}`) return html(404, '<html><body>Not Found</body></html>');
       stats.downloads++;
-      const archive = await git.get(ticket.fullName)!.tarball(ticket.sha);
+      const archive = opts.emptyArchives ? Buffer.alloc(0) : await git.get(ticket.fullName)!.tarball(ticket.sha);
       return { status: 200, body: archive, headers: { 'content-type': 'application/x-gzip', 'content-disposition': `attachment; filename=${codeload[1]}-${codeload[2]}-${ticket.sha.slice(0, 7)}.tar.gz` } };
     }
 

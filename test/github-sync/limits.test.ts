@@ -198,4 +198,23 @@ describe('GitHub sync at the limits', () => {
     expect((await h.connections.get(h.tenantId, connection.id))!.secretName).toBe(`${connection.id}-v2`);
     expect(await nodeIdsOfType(h, connection.id, 'commit')).toHaveLength(3);
   });
+
+  it('an empty archive download is a broken one: the code kinds are not swept', async () => {
+    const [repo] = github.generate({ repos: ['acme/broken-download'], files: 8, commits: 2, issues: 0, pulls: 0, seed: 14 });
+    const connection = await githubConnection(h, github, [repo!]);
+    await sync(connection.id);
+    const symbols = await nodeIdsOfType(h, connection.id, 'symbol');
+    expect(symbols.length).toBeGreaterThan(10);
+    github.set({ emptyArchives: true });
+    try {
+      const run = await sync(connection.id, 'full');
+      expect(run).toMatchObject({ status: 'succeeded', stats: { nodesDeleted: 0, edgesDeleted: 0 } });
+      expect(run.warnings).toEqual(
+        expect.arrayContaining([expect.stringMatching(/^acme\/broken-download: GitHub's archive of [0-9a-f]{7} was empty/), 'Not swept this pass: symbol (fetching them failed: the archive download was empty).']),
+      );
+    } finally {
+      github.set({ emptyArchives: undefined });
+    }
+    expect(await nodeIdsOfType(h, connection.id, 'symbol')).toEqual(symbols);
+  });
 });

@@ -210,7 +210,6 @@ export class GitHubRest {
     try {
       const response = await this.#request({ method: 'GET', url, request: { parseSuccessResponseBody: false, ...(signal ? { signal } : {}) } });
       const body = response.data as unknown as ReadableStream<Uint8Array> | null;
-      if (process.env.DEBUG_CODE) console.log('DEBUG tarball', fullName, response.status, JSON.stringify(response.headers), typeof body, body && (body as unknown as { locked?: boolean }).locked);
       if (!body) throw new GitHubRequestError(response.status, `GitHub sent no archive for ${fullName}@${sha.slice(0, 7)}.`);
       return body;
     } catch (error) {

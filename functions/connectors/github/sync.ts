@@ -535,7 +535,6 @@ class RepositorySync {
 
   async #code(): Promise<void> {
     const head = this.#cursor.head;
-    if (process.env.DEBUG_CODE) console.log('DEBUG enter code', this.#fullName, this.#ctx.mode, head, this.#steps, this.#ctx.remainingMs());
     if (!head || (this.#incremental && this.#state.analyzedSha === head)) return this.#go('issues');
     // The analysis wants a good part of a slice: start it in a fresh one unless this one is young.
     const need = Math.min(60_000, this.#startRemaining * 0.5);
@@ -563,9 +562,13 @@ class RepositorySync {
         onProgress: (stats) => this.#progress('code', stats.files),
         progressEvery: 200,
       });
-      if (process.env.DEBUG_CODE) console.log('DEBUG code', this.#fullName, this.#ctx.mode, JSON.stringify(result.stats), result.complete, result.warnings.length, signal.aborted);
       for (const line of formatWarnings(result.warnings)) this.#ctx.warn(`${this.#fullName}: ${line}`);
-      if (result.complete) {
+      if (result.complete && result.stats.entries === 0) {
+        // GitHub's archive always holds at least its top-level folder: an empty one is a broken
+        // download, not an empty repository, and must not read as "every symbol is gone".
+        this.#ctx.warn(`${this.#fullName}: GitHub's archive of ${head.slice(0, 7)} was empty; its symbols and dependencies are kept from the last complete analysis.`);
+        incomplete('the archive download was empty');
+      } else if (result.complete) {
         this.#state.analyzedSha = head;
       } else if (signal.aborted && !this.#cursor.codeRetried && this.#steps > 0) {
         // Out of time in a slice that did other work first: once more, in a slice of its own.
