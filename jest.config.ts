@@ -13,7 +13,8 @@ const config: Config = {
   globalSetup: '<rootDir>/test/support/global-setup.ts',
   globalTeardown: '<rootDir>/test/support/global-teardown.ts',
   setupFilesAfterEnv: ['<rootDir>/test/support/after-env.ts'],
-  testTimeout: 30_000,
+  // Generous: some files synthesize the CDK stack in beforeAll, which is slow on a loaded 2-core machine.
+  testTimeout: 120_000,
   maxWorkers: 2,
 };
 
