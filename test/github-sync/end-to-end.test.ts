@@ -214,7 +214,7 @@ describe('GitHub, end to end through the API', () => {
     const sync = async () => (await api.call('GET', `/v1/syncs/${started.body.id}`, { token: acme })).body;
     /** Reads the sync until `done` partitions finished (a bounded wait on the run's own record). */
     const untilDone = async (done: number) => {
-      for (let i = 0; i < 500; i++) {
+      for (const deadline = Date.now() + 20_000; Date.now() < deadline; ) {
         const view = await sync();
         if (view.progress.done >= done) return view;
         await new Promise((resolve) => setTimeout(resolve, 10));

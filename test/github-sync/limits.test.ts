@@ -217,4 +217,19 @@ describe('GitHub sync at the limits', () => {
     }
     expect(await nodeIdsOfType(h, connection.id, 'symbol')).toEqual(symbols);
   });
+
+  it('the fake: a 304 to a conditional request leaves x-ratelimit-remaining where it was', async () => {
+    github.generate({ repos: ['acme/etagged'], files: 4, commits: 1, issues: 0, pulls: 0, seed: 15 });
+    const { accessToken } = await github.issueToken();
+    const get = (etag?: string) => fetch(`${github.url}/repos/acme/etagged/branches`, { headers: { authorization: `Bearer ${accessToken}`, ...(etag ? { 'if-none-match': etag } : {}) } });
+    const first = await get();
+    const etag = first.headers.get('etag')!;
+    const remaining = Number(first.headers.get('x-ratelimit-remaining'));
+    const again = await get(etag);
+    expect(again.status).toBe(304);
+    expect(Number(again.headers.get('x-ratelimit-remaining'))).toBe(remaining);
+    const changed = await get('W/"stale"');
+    expect(changed.status).toBe(200);
+    expect(Number(changed.headers.get('x-ratelimit-remaining'))).toBe(remaining - 1);
+  });
 });
