@@ -4,4 +4,5 @@ export type { AnalyzeRepositoryInput, AnalyzeRepositoryResult, AnalyzeStats, Sym
 export { DEFAULT_ARCHIVE_LIMITS, type ArchiveLimits, type ArchiveSource } from './archive.ts';
 export { codeIds, type RepositoryRef } from './ids.ts';
 export { TreeSitterExtractor, sharedExtractor } from './tree-sitter.ts';
+export { WorkerPoolExtractor, defaultExtractor } from './worker-pool.ts';
 export type { CodeSymbol, CodeWarning, FileResult, LanguageId, SymbolKind } from './types.ts';

@@ -7,8 +7,8 @@
  * many files to keep in flight (two per thread, so a thread never waits for the next file); the
  * analysis still reads the archive as a stream and emits in archive order (analyze.ts).
  *
- * Costs: each thread holds its own wasm heap (grammars, the trees of its current file) and V8
- * isolate, ~50 MB; files cross threads as copies (at most `concurrency` of them, each ≤
+ * Costs: each thread holds its own wasm heap (grammars, the trees of its current file) and a V8
+ * isolate with capped heaps (below); files cross threads as copies (at most `concurrency` of them, each ≤
  * maxFileBytes). It pays off only with a second free core (Lambda allocates CPU in proportion to
  * memory, one vCPU's worth at 1,769 MB), so the pool is opt-in (`OPENTRACE_CODE_WORKERS`, or an
  * extractor passed to the analysis), never the default.
@@ -45,7 +45,16 @@ export function workerScript(): URL | undefined {
   return ['./parse-worker.ts', './parse-worker.mjs'].map((name) => new URL(name, import.meta.url)).find((url) => existsSync(fileURLToPath(url)));
 }
 
-const DEFAULT_HEAP_LIMIT_MB = Number(process.env.X_HEAP ?? 128);
+/**
+ * V8 heap limits per thread. A thread's live data is one file and its symbols, but V8 sizes a new
+ * isolate's heap for the machine, and an allocation-heavy thread then holds hundreds of MB it
+ * does not need: a 57 MB archive that one thread streams in 343 MB RSS took two threads without
+ * limits to 600–800 MB. The young generation is what grows: at 16 MB the same run peaks at 377 MB
+ * for no measurable CPU. The old-generation cap is a backstop (a thread over it ends, and its
+ * file counts as a parser crash).
+ */
+const DEFAULT_HEAP_LIMIT_MB = 128;
+const YOUNG_GENERATION_MB = 16;
 
 const ERRORS = { 'grammar-unavailable': GrammarUnavailableError, 'parse-timeout': ParseTimeoutError, 'parser-crashed': ParserCrashedError };
 
@@ -85,7 +94,7 @@ export class WorkerPoolExtractor {
   #spawn(): Slot {
     const worker = new Worker(this.#script, {
       workerData: { options: this.#options },
-      resourceLimits: { maxOldGenerationSizeMb: this.#heapLimitMb, maxYoungGenerationSizeMb: Number(process.env.X_YOUNG ?? 16) },
+      resourceLimits: { maxOldGenerationSizeMb: this.#heapLimitMb, maxYoungGenerationSizeMb: YOUNG_GENERATION_MB },
     });
     const slot: Slot = { worker, jobs: new Map() };
     worker.unref();

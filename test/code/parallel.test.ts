@@ -74,19 +74,22 @@ describe('a worker pool', () => {
   });
 });
 
-/** Parses nothing: one symbol per file, each answer after a delay, later files first. */
+/**
+ * Parses nothing: one symbol per file. It answers only when `concurrency` calls wait, and then the
+ * newest first, so later files always finish before earlier ones (the file count must be a
+ * multiple of 4). A fifth call while four wait would be the analysis overrunning its window.
+ */
 class OutOfOrderExtractor implements SymbolExtractor {
   readonly concurrency = 4;
-  inFlight = 0;
   maxInFlight = 0;
-  #calls = 0;
+  readonly #waiting: (() => void)[] = [];
 
   async extract(_language: LanguageId, source: string) {
-    this.inFlight++;
-    this.maxInFlight = Math.max(this.maxInFlight, this.inFlight);
-    const delay = 40 - 10 * (this.#calls++ % 4);
-    await new Promise((resolve) => setTimeout(resolve, delay));
-    this.inFlight--;
+    await new Promise<void>((resolve) => {
+      this.#waiting.push(resolve);
+      this.maxInFlight = Math.max(this.maxInFlight, this.#waiting.length);
+      if (this.#waiting.length === this.concurrency) for (const release of this.#waiting.splice(0).reverse()) release();
+    });
     const name = source.trim();
     const symbol: CodeSymbol = { name, qualifiedName: name, kind: 'function', line: 1, endLine: 1, signature: `${name}()`, exported: true };
     return { symbols: [symbol], imports: [], hasSyntaxErrors: false };
