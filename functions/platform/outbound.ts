@@ -193,3 +193,31 @@ export async function safeFetch(input: string | URL, init: SafeFetchInit = {}, p
     }
   }
 }
+
+/**
+ * A response's body, locked at once and re-exposed through a stream that keeps the Response
+ * reachable while it is read. Clients that stream (Octokit with `parseSuccessResponseBody: false`,
+ * our GitLab client for archives) hand back only `response.body` and drop the Response; undici
+ * cancels the body of a garbage-collected Response that nobody has started reading, and a
+ * cancelled stream reads as an empty, *complete* archive (seen under load: whole repositories
+ * analysed as empty).
+ */
+export function heldBody(response: Response): ReadableStream<Uint8Array> | null {
+  if (!response.body) return null;
+  const reader = response.body.getReader();
+  // Referenced from pull(), so the Response stays reachable until the body is read or cancelled.
+  const held: { response?: Response } = { response };
+  return new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      const { done, value } = await reader.read();
+      if (done) {
+        controller.close();
+        delete held.response;
+      } else controller.enqueue(value);
+    },
+    cancel: (reason) => {
+      delete held.response;
+      return reader.cancel(reason);
+    },
+  });
+}

@@ -21,6 +21,7 @@
 import { Octokit } from '@octokit/rest';
 import { retry } from '@octokit/plugin-retry';
 import { throttling } from '@octokit/plugin-throttling';
+import { heldBody } from '#platform/outbound.ts';
 import type { Logger, OutboundFetch } from '../types.ts';
 import { GITHUB_API_VERSION, nextLink } from './api.ts';
 
@@ -88,30 +89,6 @@ interface RequestFailure {
   response?: { headers?: Record<string, string | undefined>; data?: unknown };
 }
 
-/**
- * An archive's body, locked at once and re-exposed through a stream that keeps the fetched
- * Response reachable while it is read. Octokit hands back only `response.body` (its
- * `parseSuccessResponseBody: false`) and drops the Response; undici cancels the body of a
- * garbage-collected Response that nobody has started reading, and a cancelled stream reads as an
- * empty, *complete* archive (seen under load: whole repositories analysed as empty).
- */
-function holdBody(response: Response): Response {
-  if (!response.body || response.status !== 200) return response;
-  const reader = response.body.getReader();
-  const held = { response };
-  const body = new ReadableStream<Uint8Array>({
-    async pull(controller) {
-      const { done, value } = await reader.read();
-      if (done) {
-        controller.close();
-        held.response = undefined as unknown as Response;
-      } else controller.enqueue(value);
-    },
-    cancel: (reason) => reader.cancel(reason),
-  });
-  return new Response(body, { status: response.status, statusText: response.statusText, headers: response.headers });
-}
-
 /** Requests for archives stream for longer than an API call: they get the slice's time. */
 const API_TIMEOUT_MS = 30_000;
 
@@ -143,7 +120,7 @@ export class GitHubRest {
       const response = await options.fetch(url, { ...init, timeoutMs });
       // Every answer is counted: 0 for a 304, so a pass of only 304s still reports its 0.
       options.countRateLimited(response.status === 304 ? 0 : 1);
-      return archive ? holdBody(response) : response;
+      return archive && response.status === 200 ? new Response(heldBody(response), response) : response;
     };
     this.octokit = new GitHubOctokit({
       baseUrl: this.baseUrl,

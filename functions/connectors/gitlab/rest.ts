@@ -25,6 +25,7 @@
  */
 import { Gitlab } from '@gitbeaker/rest';
 import { UpstreamFailedError, UpstreamRejectedError } from '#platform/errors.ts';
+import { heldBody } from '#platform/outbound.ts';
 import type { OutboundFetch } from '../types.ts';
 
 export const PER_PAGE = 100;
@@ -341,7 +342,7 @@ export class GitLabClient {
         return { body: null, headers: flat, status: 304 };
       }
       if (response.ok) {
-        if (request.asStream) return { body: response.body, headers: flat, status: response.status };
+        if (request.asStream) return { body: heldBody(response), headers: flat, status: response.status };
         const text = await response.text();
         const type = response.headers.get('content-type') ?? '';
         let body: unknown = text;
