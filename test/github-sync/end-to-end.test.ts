@@ -11,6 +11,7 @@ import { GraphStore } from '#graph/store.ts';
 import { startGitHubFake, type GitHubFake } from '../fakes/github.ts';
 import { startTestApi, type TestApi } from '../support/api.ts';
 import { roundTrip } from '../oauth/support.ts';
+import { graphReader, syncAndWait as syncThroughApi } from '../support/api-sync.ts';
 import { deferred } from '../support/sync-harness.ts';
 import { githubEnv } from './support.ts';
 
@@ -62,17 +63,8 @@ async function connect(repositories: string[]): Promise<string> {
   return id;
 }
 
-async function syncAndWait(id: string, body: Record<string, unknown> = {}) {
-  const started = await api.call('POST', `/v1/connections/${id}/sync`, { token: acme, body });
-  expect(started.status).toBe(202);
-  await api.runner.idle();
-  const sync = await api.call('GET', `/v1/syncs/${started.body.id}`, { token: acme });
-  return sync.body;
-}
-
-const node = (id: string) => graph.getNode('acme', id);
-const out = async (from: string, type: string) => (await graph.edges('acme', from, { direction: 'out', type })).map((edge) => edge.to).sort();
-const into = async (to: string, type: string) => (await graph.edges('acme', to, { direction: 'in', type })).map((edge) => edge.from).sort();
+const syncAndWait = (id: string, body: Record<string, unknown> = {}) => syncThroughApi(api, acme, id, body);
+const { node, out, into } = graphReader(() => graph, 'acme');
 
 describe('GitHub, end to end through the API', () => {
   it('connect → sync → the graph holds the organization, repositories, branches, commits, files, issues, pull requests and people', async () => {
