@@ -11,8 +11,7 @@
  * a GitHub and a GitLab repository depending on it share one node (its `sources` keep provenance).
  * Ids longer than the graph's limit keep a readable prefix and end in a hash of the full id.
  */
-import { createHash } from 'node:crypto';
-import { MAX_ID_BYTES } from '#graph/model.ts';
+import { boundedId } from '#graph/model.ts';
 import type { Ecosystem } from './types.ts';
 
 export interface RepositoryRef {
@@ -22,18 +21,10 @@ export interface RepositoryRef {
   repoKey: string;
 }
 
-function bounded(id: string): string {
-  if (Buffer.byteLength(id) <= MAX_ID_BYTES) return id;
-  const hash = createHash('sha256').update(id).digest('base64url').slice(0, 22);
-  // Cut on a character boundary well under the limit, then append the hash of the whole id.
-  let prefix = id.slice(0, MAX_ID_BYTES - 64);
-  while (Buffer.byteLength(prefix) > MAX_ID_BYTES - 64) prefix = prefix.slice(0, -1);
-  return `${prefix}~${hash}`;
-}
 
 export const codeIds = {
-  repository: (repo: RepositoryRef) => bounded(`${repo.source}:repository:${repo.repoKey}`),
-  file: (repo: RepositoryRef, path: string) => bounded(`${repo.source}:file:${repo.repoKey}/${path}`),
-  symbol: (repo: RepositoryRef, path: string, qualifiedName: string) => bounded(`${repo.source}:symbol:${repo.repoKey}/${path}#${qualifiedName}`),
-  package: (ecosystem: Ecosystem, name: string) => bounded(`package:${ecosystem}:${name}`),
+  repository: (repo: RepositoryRef) => boundedId(`${repo.source}:repository:${repo.repoKey}`),
+  file: (repo: RepositoryRef, path: string) => boundedId(`${repo.source}:file:${repo.repoKey}/${path}`),
+  symbol: (repo: RepositoryRef, path: string, qualifiedName: string) => boundedId(`${repo.source}:symbol:${repo.repoKey}/${path}#${qualifiedName}`),
+  package: (ecosystem: Ecosystem, name: string) => boundedId(`package:${ecosystem}:${name}`),
 };

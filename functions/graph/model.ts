@@ -16,6 +16,19 @@ export const PROPS_BUDGET_BYTES = 4096;
 /** Ids are part of DynamoDB keys (sort keys max 1,024 bytes, with tenant and type around them). */
 export const MAX_ID_BYTES = 512;
 
+/**
+ * An id within MAX_ID_BYTES: short ids as they are; a longer one (a deep path, a long branch name)
+ * keeps a readable prefix, cut on a character boundary, and ends in a hash of the whole id, so it
+ * stays stable and distinct.
+ */
+export function boundedId(id: string): string {
+  if (Buffer.byteLength(id) <= MAX_ID_BYTES) return id;
+  const hash = createHash('sha256').update(id).digest('base64url').slice(0, 22);
+  let prefix = id.slice(0, MAX_ID_BYTES - 64);
+  while (Buffer.byteLength(prefix) > MAX_ID_BYTES - 64) prefix = prefix.slice(0, -1);
+  return `${prefix}~${hash}`;
+}
+
 export type JsonValue = string | number | boolean | null | JsonValue[] | { [key: string]: JsonValue };
 export type Props = Record<string, JsonValue>;
 

@@ -21,20 +21,11 @@
  * a relative URL root): two instances' `acme/payments` are two different projects. Email
  * addresses are global and carry no instance.
  */
-import { createHash } from 'node:crypto';
-import { MAX_ID_BYTES } from '#graph/model.ts';
+import { boundedId } from '#graph/model.ts';
 import { codeIds, type RepositoryRef } from '../../code/index.ts';
 
 export const SOURCE = 'gitlab';
 
-/** An id over the graph's limit (a long branch name in a deep project) keeps a readable prefix and ends in a hash of the whole id, as codeIds does. */
-export function boundedId(id: string): string {
-  if (Buffer.byteLength(id) <= MAX_ID_BYTES) return id;
-  const hash = createHash('sha256').update(id).digest('base64url').slice(0, 22);
-  let prefix = id.slice(0, MAX_ID_BYTES - 64);
-  while (Buffer.byteLength(prefix) > MAX_ID_BYTES - 64) prefix = prefix.slice(0, -1);
-  return `${prefix}~${hash}`;
-}
 
 /** `''` for GitLab.com, `host[:port][/root]/` for any other instance. */
 export function instancePrefix(baseUrl: string): string {
