@@ -3,55 +3,19 @@
  * RateLimit-Remaining), parts of a project it cannot read, and token refresh through the token
  * manager (an expired token, a token revoked early).
  */
-import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
+import { describe, expect, it } from '@jest/globals';
 import { ConnectionStore } from '#platform/connections.ts';
-import { GitLabIds } from '../../functions/connectors/gitlab/ids.ts';
 import { FALLBACK_BACKOFF_MS } from '../../functions/connectors/gitlab/rest.ts';
-import { DEFAULT_GITLAB_CLIENT_ID, DEFAULT_GITLAB_CLIENT_SECRET, generateGitLabGroup, startGitLabFake, type GitLabFake } from '../fakes/gitlab.ts';
-import { setEnv } from '../oauth/support.ts';
-import { startGitLabSyncHarness, TestClock, type GitLabSyncHarness } from './support.ts';
+import { sharedProjectFake, startGitLabSyncHarness } from './support.ts';
 
 const PROJECT = 'acme/svc-000';
-let restoreEnv: () => void;
-let clock: TestClock;
-let fake: GitLabFake;
-
-beforeAll(async () => {
-  clock = new TestClock();
-  fake = await startGitLabFake({ now: clock.ms, model: generateGitLabGroup({ seed: 7, projects: 1, subgroup: false, files: 210, commits: 160, issues: 130, mergeRequests: 4, pipelines: 3 }) });
-  restoreEnv = setEnv({ OPENTRACE_ALLOW_PRIVATE_NETWORKS: 'true', GITLAB_URL: fake.url, GITLAB_CLIENT_ID: DEFAULT_GITLAB_CLIENT_ID, GITLAB_CLIENT_SECRET: DEFAULT_GITLAB_CLIENT_SECRET });
-});
-afterAll(async () => {
-  await fake.close();
-  restoreEnv();
-});
-afterEach(() => {
-  fake.set({ treeKeyset: true, rateLimit: undefined });
-  fake.clearThrottles();
-});
-
-/** A fresh tenant (its own graph) and connection on the shared fake. */
-async function harness(config: Record<string, unknown> = {}): Promise<GitLabSyncHarness> {
-  const h = await startGitLabSyncHarness({ existingFake: fake, clock, config: { projects: [PROJECT], ...config } });
-  return h;
-}
-
-const ids = () => new GitLabIds(fake.baseUrl, PROJECT);
-const headTree = () => {
-  const repo = fake.project(PROJECT).repository!;
-  return repo.commits.get(repo.branches.get('main')!)!.tree;
-};
-
-async function fileNodes(h: GitLabSyncHarness): Promise<string[]> {
-  const found: string[] = [];
-  for (const path of headTree().keys()) if (await h.node(ids().file(path))) found.push(path);
-  return found;
-}
+const shared = sharedProjectFake(PROJECT);
+const { ids, headTree, harness, fileNodes } = shared;
 
 describe('rate limits', () => {
   it('a 429 without Retry-After (or RateLimit headers) backs off on its own and completes', async () => {
     const h = await harness();
-    fake.throttleNext(3, { paths: /\/issues$/ });
+    shared.fake().throttleNext(3, { paths: /\/issues$/ });
     const report = await h.pass('full');
     expect(h.sleeps).toEqual(FALLBACK_BACKOFF_MS.slice(0, 3));
     expect(report.waits).toEqual([]);
@@ -60,7 +24,7 @@ describe('rate limits', () => {
 
   it('a 429 that keeps coming without Retry-After hands a 60 s wait to the state machine, then completes', async () => {
     const h = await harness();
-    fake.throttleNext(FALLBACK_BACKOFF_MS.length + 1, { paths: /\/merge_requests$/ });
+    shared.fake().throttleNext(FALLBACK_BACKOFF_MS.length + 1, { paths: /\/merge_requests$/ });
     const report = await h.pass('full');
     expect(h.sleeps).toEqual(FALLBACK_BACKOFF_MS);
     expect(report.waits).toEqual([60]);
@@ -69,8 +33,8 @@ describe('rate limits', () => {
 
   it('a short Retry-After is waited in the slice; a long one is handed back as waitSeconds', async () => {
     const h = await harness();
-    fake.throttleNext(1, { retryAfter: 3, paths: /\/pipelines$/ });
-    fake.throttleNext(1, { retryAfter: 120, paths: /\/repository\/branches$/ });
+    shared.fake().throttleNext(1, { retryAfter: 3, paths: /\/pipelines$/ });
+    shared.fake().throttleNext(1, { retryAfter: 120, paths: /\/repository\/branches$/ });
     const report = await h.pass('full');
     expect(h.sleeps).toEqual([3000]);
     expect(report.waits).toEqual([120]);
@@ -78,11 +42,11 @@ describe('rate limits', () => {
   });
 
   it('a nearly spent RateLimit-Remaining waits for RateLimit-Reset instead of running into 429s', async () => {
-    fake.set({ rateLimit: { limit: 10, windowSeconds: 60 } });
+    shared.fake().set({ rateLimit: { limit: 10, windowSeconds: 60 } });
     const h = await harness();
-    const throttled = fake.stats.throttled;
+    const throttled = shared.fake().stats.throttled;
     const report = await h.pass('full');
-    expect(fake.stats.throttled).toBe(throttled);
+    expect(shared.fake().stats.throttled).toBe(throttled);
     expect(report.waits.length).toBeGreaterThanOrEqual(2);
     // The window (60 s), RateLimit-Reset's rounding to a whole second and a 250 ms margin.
     for (const wait of report.waits) expect(wait).toBeLessThanOrEqual(62);
@@ -93,13 +57,13 @@ describe('rate limits', () => {
 
 describe('parts of a project that cannot be read', () => {
   it('a feature switched off is not asked for at all', async () => {
-    const project = fake.project(PROJECT);
+    const project = shared.fake().project(PROJECT);
     project.disabled = { issues: true, jobs: true };
     try {
       const h = await harness();
-      const before = fake.apiRequests().length;
+      const before = shared.fake().apiRequests().length;
       const report = await h.pass('full');
-      const sent = fake.apiRequests().slice(before);
+      const sent = shared.fake().apiRequests().slice(before);
       expect(sent.filter((r) => /\/(issues|pipelines|jobs)$/.test(r.path))).toEqual([]);
       expect(await h.out(ids().repository(), 'HAS_ISSUE')).toEqual([]);
       expect(await h.out(ids().repository(), 'HAS_PULL_REQUEST')).toHaveLength(4);
@@ -110,7 +74,7 @@ describe('parts of a project that cannot be read', () => {
   });
 
   it('a 403 on one list is a warning, its kinds are not swept this pass, and the rest syncs', async () => {
-    fake.set({ mode: 403, modePaths: /\/pipelines$/ });
+    shared.fake().set({ mode: 403, modePaths: /\/pipelines$/ });
     try {
       const h = await harness();
       const report = await h.pass('full');
@@ -118,7 +82,7 @@ describe('parts of a project that cannot be read', () => {
       expect(Object.keys(report.incomplete).sort()).toEqual(['HAS_JOB', 'RAN_ON', 'job', 'pipeline']);
       expect(await h.out(ids().repository(), 'HAS_ISSUE')).toHaveLength(130);
     } finally {
-      fake.set({ mode: 'normal', modePaths: undefined });
+      shared.fake().set({ mode: 'normal', modePaths: undefined });
     }
   });
 });
@@ -126,21 +90,21 @@ describe('parts of a project that cannot be read', () => {
 describe('tokens', () => {
   for (const contextTokens of [true, false]) {
     it(`an expired token is refreshed once through OAuthTokenManager (${contextTokens ? 'ctx.freshCredentials, as the slice gives it' : 'the connector\'s own fallback'}), a new secret version, and the sync completes`, async () => {
-      const h = await startGitLabSyncHarness({ existingFake: fake, clock, config: { projects: [PROJECT] }, contextTokens });
+      const h = await startGitLabSyncHarness({ existingFake: shared.fake(), clock: shared.clock(), config: { projects: [PROJECT] }, contextTokens });
           await h.pass('full');
-      const refreshes = fake.oauth.stats.refreshes;
+      const refreshes = shared.fake().oauth.stats.refreshes;
       const before = h.connection.secretName;
-      clock.advance(3 * 3600_000);
+      shared.clock().advance(3 * 3600_000);
       const report = await h.pass('incremental');
-      expect(fake.oauth.stats.refreshes).toBe(refreshes + 1);
+      expect(shared.fake().oauth.stats.refreshes).toBe(refreshes + 1);
       const stored = await new ConnectionStore(h.table).get(h.tenantId, h.connection.id, true);
       expect(stored?.secretName).not.toBe(before);
       const secret = await h.secrets.get(h.tenantId, stored!.secretName!);
-      expect(fake.oauth.isValid(String(secret?.accessToken))).toBe(true);
+      expect(shared.fake().oauth.isValid(String(secret?.accessToken))).toBe(true);
       expect(await h.secrets.get(h.tenantId, before!)).toBeUndefined();
       expect(report.waits).toEqual([]);
       // Every request used the new token.
-      const used = new Set(fake.apiRequests().slice(-report.requests).map((r) => r.headers.authorization));
+      const used = new Set(shared.fake().apiRequests().slice(-report.requests).map((r) => r.headers.authorization));
       expect([...used]).toEqual([`Bearer ${String(secret?.accessToken)}`]);
     });
   }
@@ -151,10 +115,10 @@ describe('tokens', () => {
     const stored = await new ConnectionStore(h.table).get(h.tenantId, h.connection.id, true);
     const secret = await h.secrets.get(h.tenantId, stored!.secretName!);
     // GitLab revokes the access token (the refresh token still works).
-    (fake.oauth.check(String(secret!.accessToken)) as { revoked: boolean }).revoked = true;
-    const refreshes = fake.oauth.stats.refreshes;
+    (shared.fake().oauth.check(String(secret!.accessToken)) as { revoked: boolean }).revoked = true;
+    const refreshes = shared.fake().oauth.stats.refreshes;
     const report = await h.pass('incremental');
-    expect(fake.oauth.stats.refreshes).toBe(refreshes + 1);
+    expect(shared.fake().oauth.stats.refreshes).toBe(refreshes + 1);
     expect(report.incomplete).toEqual({});
   });
 });

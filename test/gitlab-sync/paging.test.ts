@@ -3,54 +3,18 @@
  * trees), the first-sync commit depth, and cursors at slice deadlines (also a budget shorter than
  * one step).
  */
-import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
-import { GitLabIds } from '../../functions/connectors/gitlab/ids.ts';
-import { DEFAULT_GITLAB_CLIENT_ID, DEFAULT_GITLAB_CLIENT_SECRET, generateGitLabGroup, startGitLabFake, type GitLabFake } from '../fakes/gitlab.ts';
-import { setEnv } from '../oauth/support.ts';
-import { startGitLabSyncHarness, TestClock, type GitLabSyncHarness } from './support.ts';
+import { describe, expect, it } from '@jest/globals';
+import { sharedProjectFake } from './support.ts';
 
 const PROJECT = 'acme/svc-000';
-let restoreEnv: () => void;
-let clock: TestClock;
-let fake: GitLabFake;
-
-beforeAll(async () => {
-  clock = new TestClock();
-  fake = await startGitLabFake({ now: clock.ms, model: generateGitLabGroup({ seed: 7, projects: 1, subgroup: false, files: 210, commits: 160, issues: 130, mergeRequests: 4, pipelines: 3 }) });
-  restoreEnv = setEnv({ OPENTRACE_ALLOW_PRIVATE_NETWORKS: 'true', GITLAB_URL: fake.url, GITLAB_CLIENT_ID: DEFAULT_GITLAB_CLIENT_ID, GITLAB_CLIENT_SECRET: DEFAULT_GITLAB_CLIENT_SECRET });
-});
-afterAll(async () => {
-  await fake.close();
-  restoreEnv();
-});
-afterEach(() => {
-  fake.set({ treeKeyset: true, rateLimit: undefined });
-  fake.clearThrottles();
-});
-
-/** A fresh tenant (its own graph) and connection on the shared fake. */
-async function harness(config: Record<string, unknown> = {}): Promise<GitLabSyncHarness> {
-  const h = await startGitLabSyncHarness({ existingFake: fake, clock, config: { projects: [PROJECT], ...config } });
-  return h;
-}
-
-const ids = () => new GitLabIds(fake.baseUrl, PROJECT);
-const headTree = () => {
-  const repo = fake.project(PROJECT).repository!;
-  return repo.commits.get(repo.branches.get('main')!)!.tree;
-};
-const treeRequests = (from: number) => fake.apiRequests().slice(from).filter((r) => r.path.endsWith('/repository/tree') && !r.query.has('path'));
-
-async function fileNodes(h: GitLabSyncHarness): Promise<string[]> {
-  const found: string[] = [];
-  for (const path of headTree().keys()) if (await h.node(ids().file(path))) found.push(path);
-  return found;
-}
+const shared = sharedProjectFake(PROJECT);
+const { ids, headTree, harness, fileNodes } = shared;
+const treeRequests = (from: number) => shared.fake().apiRequests().slice(from).filter((r) => r.path.endsWith('/repository/tree') && !r.query.has('path'));
 
 describe('the repository tree', () => {
   it('pages by keyset where the instance supports it, and yields every file and directory', async () => {
     const h = await harness();
-    const before = fake.apiRequests().length;
+    const before = shared.fake().apiRequests().length;
     const report = await h.pass('full');
     const pages = treeRequests(before).filter((r) => r.query.get('ref') !== null);
     expect(pages.length).toBeGreaterThanOrEqual(3);
@@ -62,9 +26,9 @@ describe('the repository tree', () => {
   });
 
   it('pages by number on an instance without keyset trees (Link / X-Next-Page), and yields every file', async () => {
-    fake.set({ treeKeyset: false });
+    shared.fake().set({ treeKeyset: false });
     const h = await harness();
-    const before = fake.apiRequests().length;
+    const before = shared.fake().apiRequests().length;
     await h.pass('full');
     const pages = treeRequests(before);
     expect(pages.length).toBeGreaterThanOrEqual(3);
@@ -78,7 +42,7 @@ describe('commit depth', () => {
   it('a first sync reads the newest commitDepth commits; the floor has no PARENT edge; a full pass re-reads from the floor', async () => {
     const h = await harness({ commitDepth: 120 });
     await h.pass('full');
-    const repo = fake.project(PROJECT).repository!;
+    const repo = shared.fake().project(PROJECT).repository!;
     const state = h.state.get(`project:${PROJECT}`)!;
     expect(state.floor).toEqual(expect.any(String));
     expect(await h.node(ids().commit(state.floor as string))).toBeDefined();
@@ -86,9 +50,9 @@ describe('commit depth', () => {
     const head = repo.branches.get('main')!;
     expect(await h.out(ids().commit(head), 'PARENT')).toHaveLength(repo.commits.get(head)!.parents.length);
 
-    const before = fake.apiRequests().length;
+    const before = shared.fake().apiRequests().length;
     const full = await h.pass('full');
-    const commits = fake.apiRequests().slice(before).filter((r) => r.path.endsWith('/repository/commits'));
+    const commits = shared.fake().apiRequests().slice(before).filter((r) => r.path.endsWith('/repository/commits'));
     expect(commits[0]!.query.get('ref_name')).toBe(`${state.floor}..${head}`);
     expect(h.sawNode(full, ids().commit(state.floor as string))).toBe(true);
     expect(full.graphWrites).toBe(0);

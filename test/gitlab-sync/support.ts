@@ -9,7 +9,7 @@
  * `connectGitLabViaOAuth(api)` is the real way in: the OAuth round trip through the hosted API
  * (test/support/api.ts), as a user would connect.
  */
-import { expect } from '@jest/globals';
+import { afterAll, afterEach, beforeAll, expect } from '@jest/globals';
 import { DescribeTableCommand } from '@aws-sdk/client-dynamodb';
 import { Logger } from '@aws-lambda-powertools/logger';
 import { stringify } from 'safe-stable-stringify';
@@ -23,12 +23,13 @@ import { safeFetch } from '#platform/outbound.ts';
 import { configureRuntime, runtime } from '#platform/runtime.ts';
 import type { SyncMode } from '#platform/sync-runs.ts';
 import { TenantStore } from '#platform/tenants.ts';
+import { GitLabIds } from '../../functions/connectors/gitlab/ids.ts';
 import { createGitLabSync, type GitLabSyncOptions } from '../../functions/connectors/gitlab/sync.ts';
 import type { GitLabConfig } from '../../functions/connectors/gitlab/index.ts';
 import { credentialsFromTokens, type OAuthCredentials } from '../../functions/oauth/credentials.ts';
 import { OAuthTokenManager } from '../../functions/oauth/tokens.ts';
 import { s256 } from '../fakes/oauth-fake.ts';
-import { DEFAULT_GITLAB_CLIENT_ID, DEFAULT_GITLAB_CLIENT_SECRET, startGitLabFake, type GitLabFake, type GitLabFakeOptions } from '../fakes/gitlab.ts';
+import { DEFAULT_GITLAB_CLIENT_ID, DEFAULT_GITLAB_CLIENT_SECRET, generateGitLabGroup, startGitLabFake, type GitLabFake, type GitLabFakeOptions } from '../fakes/gitlab.ts';
 import type { TestApi } from '../support/api.ts';
 import { createTestTable } from '../support/dynamo.ts';
 import { MemorySecretStore, rememberSecret } from '../support/secrets.ts';
@@ -361,4 +362,46 @@ export function gitlabOAuthEnv(fake: GitLabFake): () => void {
     GITLAB_CLIENT_ID: DEFAULT_GITLAB_CLIENT_ID,
     GITLAB_CLIENT_SECRET: DEFAULT_GITLAB_CLIENT_SECRET,
   });
+}
+
+/**
+ * One generated project (210 files, 160 commits, 130 issues) on a fake shared by a test file, with
+ * the file's hooks: the fake starts once, its knobs and throttles are reset after every test, and
+ * every harness is a fresh tenant (its own graph) with a connection on that project.
+ */
+export function sharedProjectFake(project: string) {
+  let restoreEnv: () => void;
+  let clock: TestClock;
+  let fake: GitLabFake;
+  beforeAll(async () => {
+    clock = new TestClock();
+    fake = await startGitLabFake({ now: clock.ms, model: generateGitLabGroup({ seed: 7, projects: 1, subgroup: false, files: 210, commits: 160, issues: 130, mergeRequests: 4, pipelines: 3 }) });
+    restoreEnv = setEnv({ OPENTRACE_ALLOW_PRIVATE_NETWORKS: 'true', GITLAB_URL: fake.url, GITLAB_CLIENT_ID: DEFAULT_GITLAB_CLIENT_ID, GITLAB_CLIENT_SECRET: DEFAULT_GITLAB_CLIENT_SECRET });
+  });
+  afterAll(async () => {
+    await fake.close();
+    restoreEnv();
+  });
+  afterEach(() => {
+    fake.set({ treeKeyset: true, rateLimit: undefined });
+    fake.clearThrottles();
+  });
+  const ids = () => new GitLabIds(fake.baseUrl, project);
+  const headTree = () => {
+    const repo = fake.project(project).repository!;
+    return repo.commits.get(repo.branches.get('main')!)!.tree;
+  };
+  return {
+    fake: () => fake,
+    clock: () => clock,
+    ids,
+    headTree,
+    harness: (config: Record<string, unknown> = {}) => startGitLabSyncHarness({ existingFake: fake, clock, config: { projects: [project], ...config } }),
+    /** The head's files that have a node in the harness' graph. */
+    fileNodes: async (h: GitLabSyncHarness) => {
+      const found: string[] = [];
+      for (const path of headTree().keys()) if (await h.node(ids().file(path))) found.push(path);
+      return found;
+    },
+  };
 }
