@@ -1,25 +1,15 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
-import { createServer } from 'node:net';
 import { z } from 'zod';
 import { grafanaConnector, type GrafanaConfig, type GrafanaCredentials } from '#connectors/grafana/index.ts';
 import type { VerifyContext } from '#connectors/types.ts';
-import { OutboundBlockedError, safeFetch, type OutboundPolicy } from '#platform/outbound.ts';
+import { OutboundBlockedError, type OutboundPolicy } from '#platform/outbound.ts';
 import { DEFAULT_GRAFANA_TOKEN, startGrafanaFake, type GrafanaFake } from '../fakes/grafana.ts';
+import { closedPort, loopbackPolicy, verifyContext } from '../support/verify-context.ts';
 
-const policy: OutboundPolicy = { allowPrivateNetworks: true, connectTimeoutMs: 500, totalTimeoutMs: 1000, maxRedirects: 5 };
-const silent = { debug() {}, info() {}, warn() {}, error() {} };
+const policy = loopbackPolicy;
 
 function ctx(config: GrafanaConfig, credentials: GrafanaCredentials, fetchPolicy: OutboundPolicy = policy): VerifyContext<GrafanaConfig, GrafanaCredentials> {
-  return { tenantId: 'tenant-a', externalId: 'ext-a', config, credentials, logger: silent, fetch: (url, init) => safeFetch(url, init, fetchPolicy) };
-}
-
-/** A port nothing listens on. */
-async function closedPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
+  return verifyContext(config, credentials, fetchPolicy);
 }
 
 let fake: GrafanaFake;

@@ -1,28 +1,19 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
-import { createServer } from 'node:net';
 import { z } from 'zod';
 import { createJaegerConnector, jaegerConnector, type JaegerConfig, type JaegerCredentials } from '#connectors/jaeger/index.ts';
 import { parseGrpcTarget } from '#connectors/jaeger/address.ts';
 import type { VerifyContext } from '#connectors/types.ts';
-import { OutboundBlockedError, safeFetch, type OutboundPolicy } from '#platform/outbound.ts';
+import { OutboundBlockedError, type OutboundPolicy } from '#platform/outbound.ts';
 import { startJaegerFake, type JaegerFake } from '../fakes/jaeger.ts';
+import { closedPort, loopbackPolicy, verifyContext } from '../support/verify-context.ts';
 
-const policy: OutboundPolicy = { allowPrivateNetworks: true, connectTimeoutMs: 500, totalTimeoutMs: 1000, maxRedirects: 5 };
+const policy = loopbackPolicy;
 const closedPolicy: OutboundPolicy = { ...policy, allowPrivateNetworks: false };
-const silent = { debug() {}, info() {}, warn() {}, error() {} };
 /** The connector with the tests' outbound policy for gRPC (HTTP gets it through ctx.fetch). */
 const connector = createJaegerConnector({ grpcPolicy: () => policy });
 
 function ctx(config: JaegerConfig, credentials: JaegerCredentials = {}, fetchPolicy: OutboundPolicy = policy): VerifyContext<JaegerConfig, JaegerCredentials> {
-  return { tenantId: 'tenant-a', externalId: 'ext-a', config, credentials, logger: silent, fetch: (url, init) => safeFetch(url, init, fetchPolicy) };
-}
-
-async function closedPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
+  return verifyContext(config, credentials, fetchPolicy);
 }
 
 const apiKey = { name: 'X-Api-Key', value: 'jaeger-proxy-key-0123456789' };

@@ -1,9 +1,8 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
-import { createServer } from 'node:net';
 import { z } from 'zod';
 import { openSearchConnector, type OpenSearchConfig, type OpenSearchCredentials } from '#connectors/opensearch/index.ts';
 import type { VerifyContext } from '#connectors/types.ts';
-import { OutboundBlockedError, safeFetch, type OutboundPolicy } from '#platform/outbound.ts';
+import { OutboundBlockedError, type OutboundPolicy } from '#platform/outbound.ts';
 import {
   DEFAULT_OPENSEARCH_API_KEY,
   DEFAULT_OPENSEARCH_PASSWORD,
@@ -11,20 +10,12 @@ import {
   startOpenSearchFake,
   type OpenSearchFake,
 } from '../fakes/opensearch.ts';
+import { closedPort, loopbackPolicy, verifyContext } from '../support/verify-context.ts';
 
-const policy: OutboundPolicy = { allowPrivateNetworks: true, connectTimeoutMs: 500, totalTimeoutMs: 1000, maxRedirects: 5 };
-const silent = { debug() {}, info() {}, warn() {}, error() {} };
+const policy = loopbackPolicy;
 
 function ctx(config: OpenSearchConfig, credentials: OpenSearchCredentials, fetchPolicy: OutboundPolicy = policy): VerifyContext<OpenSearchConfig, OpenSearchCredentials> {
-  return { tenantId: 'tenant-a', externalId: 'ext-a', config, credentials, logger: silent, fetch: (url, init) => safeFetch(url, init, fetchPolicy) };
-}
-
-async function closedPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
+  return verifyContext(config, credentials, fetchPolicy);
 }
 
 const basic = { username: DEFAULT_OPENSEARCH_USERNAME, password: DEFAULT_OPENSEARCH_PASSWORD };
