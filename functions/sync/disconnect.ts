@@ -6,7 +6,7 @@
  *      `disconnecting`), then hold the connection's sync lease so no new one starts;
  *   2. remove the connection's graph contribution page by page (items other connections also
  *      contributed stay, with their provenance), handing back before the Lambda's deadline;
- *   3. forget its sync state, delete its secret, delete the record.
+ *   3. forget its sync state and its runs, delete its secret, delete the record.
  * Every step is idempotent, so a retried or restarted removal continues where the last stopped;
  * a second DELETE starts the removal again.
  */
@@ -14,6 +14,7 @@ import { GraphStore } from '#graph/store.ts';
 import { ConnectionStore, type Connection } from '#platform/connections.ts';
 import { NotFoundError } from '#platform/errors.ts';
 import { runtime, type Runtime } from '#platform/runtime.ts';
+import { SyncRunStore } from '#platform/sync-runs.ts';
 import { SyncStateStore } from '#platform/sync-state.ts';
 import { executionName, syncLauncher, type SyncLauncher } from './launcher.ts';
 import { parseTaskInput, removalInputSchema, type RemovalOutput } from './payloads.ts';
@@ -77,6 +78,7 @@ export async function removeConnectionStep(
     }
   }
   await new SyncStateStore(rt.table).deleteAll(tenantId, connectionId);
+  await new SyncRunStore(rt.table).deleteAllOf(tenantId, connectionId);
   if (connection.secretName) await rt.secrets.delete(tenantId, connection.secretName);
   await connections.delete(tenantId, connectionId);
   await releaseSyncLease(rt, tenantId, connectionId, DISCONNECT_OWNER);

@@ -1,9 +1,10 @@
 /**
  * Disconnect: the connection goes `disconnecting` at once, then the state machine's removal
- * branch removes its graph contribution in steps, its sync state, its secret and its record.
+ * branch removes its graph contribution in steps, its sync state, its runs, its secret and its record.
  */
-import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
 import { NotFoundError } from '#platform/errors.ts';
+import { SyncRunStore, type SyncRun } from '#platform/sync-runs.ts';
 import { SyncStateStore } from '#platform/sync-state.ts';
 import { disconnectConnection, removeConnectionStep } from '#sync/disconnect.ts';
 import { requestSync } from '#sync/start-sync.ts';
@@ -33,10 +34,13 @@ async function syncedConnection(names: string[]) {
 }
 
 describe('disconnect', () => {
-  it('removes the connection\'s items, state, secret and record; items another connection shares stay', async () => {
+  it('removes the connection\'s items, state, runs, secret and record; items another connection shares stay', async () => {
     const leaving = await syncedConnection(['shared', ...items('own', 30)]);
     const staying = await syncedConnection(['shared']);
     expect(h.secrets.namesOf(h.tenantId)).toContain(leaving.secretName);
+    const runs = new SyncRunStore(h.table);
+    const [leavingRun] = (await runs.listByConnection(h.tenantId, leaving.id)).items;
+    expect(leavingRun).toMatchObject({ status: 'succeeded' });
 
     const marked = await disconnectConnection(h.tenantId, leaving.id);
     expect(marked.status).toBe('disconnecting');
@@ -49,6 +53,9 @@ describe('disconnect', () => {
     expect(await h.nodeIdsOf(leaving.id)).toEqual([]);
     expect(h.secrets.namesOf(h.tenantId)).not.toContain(leaving.secretName);
     expect(await new SyncStateStore(h.table).get(h.tenantId, leaving.id, 'cursor')).toBeUndefined();
+    expect(await runs.get(h.tenantId, leavingRun!.id)).toBeUndefined();
+    expect((await runs.listByConnection(h.tenantId, leaving.id)).items).toEqual([]);
+    expect((await runs.listByConnection(h.tenantId, staying.id)).items).toHaveLength(1);
     expect((await h.graph.getNode(h.tenantId, 'test:item:shared'))?.sources).toEqual([staying.id]);
     expect(await h.nodeIdsOf(staying.id)).toEqual(['test:item:shared']);
     await expect(disconnectConnection(h.tenantId, leaving.id)).rejects.toBeInstanceOf(NotFoundError);
@@ -87,6 +94,13 @@ describe('disconnect', () => {
     });
     const run = await requestSync({ tenantId: h.tenantId, connectionId: connection.id, mode: 'full' });
     await inSlice.promise;
+    // The run as the removal finds it when it forgets the connection's runs: already finished.
+    let runAtRemoval: SyncRun | undefined;
+    const deleteAllOf = SyncRunStore.prototype.deleteAllOf;
+    const spy = jest.spyOn(SyncRunStore.prototype, 'deleteAllOf').mockImplementation(async function (this: SyncRunStore, tenantId: string, connectionId: string) {
+      runAtRemoval = await this.get(tenantId, run.id);
+      return deleteAllOf.call(this, tenantId, connectionId);
+    });
 
     await h.connections.update(h.tenantId, connection.id, (current) => ({ ...current, status: 'disconnecting' }));
     const removal = h.runner.startExecution({ disconnect: { tenantId: h.tenantId, connectionId: connection.id } }, 'disconnect-test');
@@ -101,10 +115,12 @@ describe('disconnect', () => {
     }
     await removal.result;
     await h.runner.idle();
+    spy.mockRestore();
 
     expect(waits).toBeGreaterThan(0);
     expect(slices).toBe(1);
-    expect(await h.run(run.id)).toMatchObject({ status: 'succeeded', warnings: [expect.stringMatching(/being disconnected/)] });
+    expect(runAtRemoval).toMatchObject({ status: 'succeeded', warnings: [expect.stringMatching(/being disconnected/)] });
+    expect(await new SyncRunStore(h.table).get(h.tenantId, run.id)).toBeUndefined();
     expect(await h.connections.get(h.tenantId, connection.id)).toBeUndefined();
     expect(await h.nodeIdsOf(connection.id)).toEqual([]);
   });
