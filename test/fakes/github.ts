@@ -203,7 +203,7 @@ function repositoryView(repo: FakeGitHubRepository, owner: FakeGitHubInstallatio
     name: repo.name,
     full_name: fullName,
     private: repo.private,
-    owner: { login: repo.owner, id: owner?.id ?? 0, type: owner?.type ?? 'User' },
+    owner: { login: repo.owner, id: owner?.id ?? 0, type: owner?.type ?? 'User', html_url: `${base}/${repo.owner}` },
     html_url: `${base}/${fullName}`,
     description: repo.description ?? null,
     fork: false,

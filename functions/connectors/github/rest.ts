@@ -213,10 +213,34 @@ export class GitHubRest {
   #failure(failure: RequestFailure, url: string): GitHubRequestError {
     const status = failure.status ?? 0;
     const path = new URL(url).pathname;
-    const said = failure.response?.data && typeof failure.response.data === 'object' && typeof (failure.response.data as { message?: unknown }).message === 'string' ? ` (GitHub said: ${String((failure.response.data as { message: string }).message).slice(0, 200)})` : '';
+    const said = githubSaid(failure.response?.data);
     if (status === 401) return new GitHubRequestError(401, `GitHub refused the token for ${path} (401 Unauthorized)${said}: connect GitHub again.`);
     if (status === 403 || status === 429) return new GitHubRequestError(status, `GitHub refused ${path} (${status})${said}.`);
     if (status >= 500 || status === 0) return new GitHubRequestError(status, `GitHub answered ${status || 'nothing'} for ${path} after retries${status === 0 && failure.message ? `: ${failure.message.slice(0, 200)}` : ''}.`);
     return new GitHubRequestError(status, `GitHub answered ${status} for ${path}${said}.`);
   }
+}
+
+/**
+ * ` (GitHub said: …)` from an error body: its `message`, and for a 422 the `errors` that say what
+ * was refused (`{"resource":"Label","field":"color","code":"invalid"}` → `Label.color: invalid`;
+ * a `custom` one carries its own `message`). Nothing when the body has no message.
+ */
+function githubSaid(data: unknown): string {
+  if (!data || typeof data !== 'object') return '';
+  const { message, errors } = data as { message?: unknown; errors?: unknown };
+  if (typeof message !== 'string') return '';
+  const details = (Array.isArray(errors) ? errors : [])
+    .map((error: unknown) => {
+      if (typeof error === 'string') return error;
+      if (!error || typeof error !== 'object') return '';
+      const { resource, field, code, message: text } = error as Record<string, unknown>;
+      if (typeof text === 'string' && text) return text;
+      const what = [resource, field].filter((part): part is string => typeof part === 'string' && part !== '').join('.');
+      return [what, typeof code === 'string' ? code : ''].filter(Boolean).join(': ');
+    })
+    .filter(Boolean)
+    .slice(0, 5);
+  const text = details.length > 0 ? `${message} — ${details.join('; ')}` : message;
+  return ` (GitHub said: ${text.replace(/\s+/g, ' ').trim().slice(0, 200)})`;
 }
