@@ -1,12 +1,14 @@
 /**
  * Graph writer throughput against the raw BatchWriteItem ceiling, on one dynalite, in one run:
  * - the ceiling: the same 50,000 items written with plain BatchWriteItem batches of 25 at the
- *   best of several concurrencies;
+ *   best of several concurrencies (then best of 3 passes at that concurrency);
  * - the writer: GraphWriter upserting the same 50,000 nodes and edges (validation, hashing,
- *   the unchanged-item read, batching and retries included);
+ *   the unchanged-item read, batching and retries included), best of 3 passes, alternating with
+ *   the ceiling's;
  * - the no-change re-upsert: how many write requests it sends (target: zero).
  */
 import { batchWriteAll, type WriteRequest } from '#platform/batch.ts';
+import type { TableRef } from '#platform/dynamo.ts';
 import { keys } from '#platform/keys.ts';
 import { GraphWriter } from '#graph/writer.ts';
 import type { GraphEdgeInput, GraphNodeInput } from '#graph/model.ts';
@@ -16,6 +18,7 @@ import { createBenchTable, figure, peakRssMb, startDynaliteProcess } from './sup
 const TOTAL = Number(process.env.BENCH_GRAPH_ITEMS ?? 50_000);
 const TENANT = 'bench';
 const CONNECTION = 'conn_bench';
+const ROUNDS = 3;
 
 function syntheticGraph(total: number): { nodes: GraphNodeInput[]; edges: GraphEdgeInput[] } {
   const nodeCount = Math.ceil(total / 2);
@@ -50,34 +53,45 @@ function rawItems(graph: { nodes: GraphNodeInput[]; edges: GraphEdgeInput[] }): 
   return requests;
 }
 
+async function rawRate(endpoint: string, tableName: string, raw: WriteRequest[], concurrency: number): Promise<number> {
+  const table = await createBenchTable(endpoint, tableName);
+  const started = performance.now();
+  await batchWriteAll(table, raw, { concurrency });
+  return raw.length / ((performance.now() - started) / 1000);
+}
+
 export async function benchGraphWriter(): Promise<void> {
   const dynalite = await startDynaliteProcess();
   try {
     const graph = syntheticGraph(TOTAL);
     const raw = rawItems(graph);
 
-    let ceiling = 0;
+    // The raw ceiling's best concurrency, from one pass at each.
     let bestConcurrency = 0;
+    let bestRate = 0;
     for (const concurrency of [4, 8, 16, 32]) {
-      const table = await createBenchTable(dynalite.endpoint, `raw-${concurrency}`);
+      const rate = await rawRate(dynalite.endpoint, `raw-${concurrency}`, raw, concurrency);
+      if (rate > bestRate) [bestRate, bestConcurrency] = [rate, concurrency];
+    }
+    // Then the ceiling and the writer in alternation, best of ROUNDS each: both get as many tries,
+    // on fresh tables, under the same conditions (a best-of-4 ceiling against one writer pass
+    // would favour the ceiling by the noise alone).
+    let ceiling = 0;
+    let writerRate = 0;
+    let table: TableRef | undefined;
+    for (let round = 0; round < ROUNDS; round++) {
+      ceiling = Math.max(ceiling, await rawRate(dynalite.endpoint, `raw-round-${round}`, raw, bestConcurrency));
+      table = await createBenchTable(dynalite.endpoint, `writer-${round}`);
+      const writer = new GraphWriter(table, TENANT, CONNECTION);
       const started = performance.now();
-      await batchWriteAll(table, raw, { concurrency });
-      const rate = raw.length / ((performance.now() - started) / 1000);
-      if (rate > ceiling) {
-        ceiling = rate;
-        bestConcurrency = concurrency;
-      }
+      for (const node of graph.nodes) await writer.upsertNode(node);
+      for (const edge of graph.edges) await writer.upsertEdge(edge);
+      await writer.flush();
+      writerRate = Math.max(writerRate, TOTAL / ((performance.now() - started) / 1000));
     }
 
-    const table = await createBenchTable(dynalite.endpoint, 'writer');
-    const writer = new GraphWriter(table, TENANT, CONNECTION);
-    const started = performance.now();
-    for (const node of graph.nodes) await writer.upsertNode(node);
-    for (const edge of graph.edges) await writer.upsertEdge(edge);
-    await writer.flush();
-    const writerRate = TOTAL / ((performance.now() - started) / 1000);
-
-    const again = new GraphWriter(table, TENANT, CONNECTION);
+    // The no-change re-upsert, over the last round's table.
+    const again = new GraphWriter(table!, TENANT, CONNECTION);
     const reStarted = performance.now();
     for (const node of graph.nodes) await again.upsertNode(node);
     for (const edge of graph.edges) await again.upsertEdge(edge);
@@ -87,7 +101,7 @@ export async function benchGraphWriter(): Promise<void> {
     console.log(`\n## Graph writer (${TOTAL.toLocaleString('en-US')} nodes+edges, dynalite in its own process)`);
     figure('raw BatchWriteItem ceiling', ceiling, `items/s (concurrency ${bestConcurrency})`);
     figure('graph writer throughput', writerRate, 'items/s');
-    figure('graph writer / ceiling', `${((writerRate / ceiling) * 100).toFixed(1)}%`, '(target >= 70%)');
+    figure('graph writer / ceiling', `${((writerRate / ceiling) * 100).toFixed(1)}%`, `(target >= 70%; best of ${ROUNDS} rounds each)`);
     figure('no-change re-upsert: write requests', again.stats.writeRequests, '(target 0)');
     figure('no-change re-upsert: read requests', again.stats.readRequests);
     figure('no-change re-upsert: wall time', reSeconds, 's');
