@@ -11,7 +11,7 @@ import { GraphStore } from '#graph/store.ts';
 import { startGitHubFake, type GitHubFake } from '../fakes/github.ts';
 import { startTestApi, type TestApi } from '../support/api.ts';
 import { roundTrip } from '../oauth/support.ts';
-import { graphReader, syncAndWait as syncThroughApi } from '../support/api-sync.ts';
+import { disconnectAndWait, graphReader, syncAndWait as syncThroughApi } from '../support/api-sync.ts';
 import { deferred } from '../support/sync-harness.ts';
 import { githubEnv } from './support.ts';
 
@@ -178,13 +178,7 @@ describe('GitHub, end to end through the API', () => {
   });
 
   it('DELETE removes everything of the connection; the other connection\'s items stay', async () => {
-    const before = await graph.connectionStats('acme', connectionId);
-    expect(before.nodes).toBeGreaterThan(100);
-    const deleted = await api.call('DELETE', `/v1/connections/${connectionId}`, { token: acme });
-    expect(deleted.status).toBe(202);
-    await api.runner.idle();
-    expect(await graph.connectionStats('acme', connectionId)).toEqual({ nodes: 0, edges: 0 });
-    expect((await api.call('GET', `/v1/connections/${connectionId}`, { token: acme })).status).toBe(404);
+    await disconnectAndWait(api, graph, 'acme', acme, connectionId);
     expect(await node('github:repository:acme/payments')).toBeUndefined();
     expect(await node('package:npm:is-even')).toMatchObject({ sources: [sharedConnectionId] });
     expect(await node('github:repository:acme/infra')).toMatchObject({ sources: [sharedConnectionId] });

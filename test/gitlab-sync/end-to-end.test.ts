@@ -13,7 +13,7 @@ import { configureSync, resetSyncSettings, syncSettings } from '#sync/settings.t
 import { GitLabIds } from '../../functions/connectors/gitlab/ids.ts';
 import { generateGitLabGroup, startGitLabFake, type GitLabFake } from '../fakes/gitlab.ts';
 import { startTestApi, type TestApi } from '../support/api.ts';
-import { graphReader, syncAndWait as syncThroughApi } from '../support/api-sync.ts';
+import { disconnectAndWait, graphReader, syncAndWait as syncThroughApi } from '../support/api-sync.ts';
 import { connectGitLabViaOAuth, gitlabOAuthEnv } from './support.ts';
 
 const SELF_MANAGED_CLIENT_ID = 'self-managed-application-id-0123456789';
@@ -246,13 +246,7 @@ describe('GitLab, end to end through the API', () => {
   });
 
   it("DELETE removes everything of the connection; the other connection's items stay", async () => {
-    const before = await graph.connectionStats('acme', connectionId);
-    expect(before.nodes).toBeGreaterThan(100);
-    const deleted = await api.call('DELETE', `/v1/connections/${connectionId}`, { token: acme });
-    expect(deleted.status).toBe(202);
-    await api.runner.idle();
-    expect(await graph.connectionStats('acme', connectionId)).toEqual({ nodes: 0, edges: 0 });
-    expect((await api.call('GET', `/v1/connections/${connectionId}`, { token: acme })).status).toBe(404);
+    await disconnectAndWait(api, graph, 'acme', acme, connectionId);
     expect(await nodesOf(connectionId)).toEqual([]);
     const i = ids('acme/svc-000');
     expect(await node(i.repository())).toBeUndefined();

@@ -29,3 +29,18 @@ export function graphReader(store: () => GraphStore, tenantId: string) {
     into: async (to: string, type: string) => (await store().edges(tenantId, to, { direction: 'in', type })).map((edge) => edge.from).sort(),
   };
 }
+
+/**
+ * DELETE /v1/connections/{id} (202) of a connection that holds part of the graph, waits for the
+ * removal to finish, and checks that nothing of the connection is left: no graph contribution,
+ * and the connection answers 404.
+ */
+export async function disconnectAndWait(api: TestApi, graph: GraphStore, tenantId: string, token: string, connectionId: string): Promise<void> {
+  const before = await graph.connectionStats(tenantId, connectionId);
+  expect(before.nodes).toBeGreaterThan(100);
+  const deleted = await api.call('DELETE', `/v1/connections/${connectionId}`, { token });
+  expect(deleted.status).toBe(202);
+  await api.runner.idle();
+  expect(await graph.connectionStats(tenantId, connectionId)).toEqual({ nodes: 0, edges: 0 });
+  expect((await api.call('GET', `/v1/connections/${connectionId}`, { token })).status).toBe(404);
+}
