@@ -3,9 +3,9 @@
  * BatchGetItem 100 keys; both may hand back part of a batch unprocessed under load, which is
  * retried with exponential backoff and full jitter until done or out of attempts.
  */
-import { BatchGetCommand, BatchWriteCommand } from '@aws-sdk/lib-dynamodb';
+import { BatchGetCommand, BatchWriteCommand, type QueryCommandInput } from '@aws-sdk/lib-dynamodb';
 import pLimit from 'p-limit';
-import type { TableRef } from './dynamo.ts';
+import { queryPages, type TableRef } from './dynamo.ts';
 
 type Key = Record<string, unknown>;
 export type WriteRequest = { PutRequest: { Item: Record<string, unknown> } } | { DeleteRequest: { Key: Key } };
@@ -86,4 +86,11 @@ export async function batchGetAll(
     ),
   );
   return found;
+}
+
+/** Deletes every item a Query finds (of the table or an index), page by page as it reads. */
+export async function deleteQueried(table: TableRef, query: Omit<QueryCommandInput, 'TableName' | 'ExclusiveStartKey' | 'ProjectionExpression'>): Promise<void> {
+  for await (const page of queryPages(table, { ...query, ProjectionExpression: 'PK, SK' })) {
+    await batchWriteAll(table, page.map((item) => ({ DeleteRequest: { Key: { PK: item.PK, SK: item.SK } } })));
+  }
 }

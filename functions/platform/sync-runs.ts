@@ -4,8 +4,8 @@
  */
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import { GetCommand, PutCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
-import { batchWriteAll } from './batch.ts';
-import { queryPages, type TableRef } from './dynamo.ts';
+import { deleteQueried } from './batch.ts';
+import type { TableRef } from './dynamo.ts';
 import { keys } from './keys.ts';
 import { ValidationError } from './errors.ts';
 
@@ -317,14 +317,10 @@ export class SyncRunStore {
 
   /** Forgets a removed connection's runs (their seen-set chunks expire by TTL on their own). */
   async deleteAllOf(tenantId: string, connectionId: string): Promise<void> {
-    const pages = queryPages(this.#table, {
+    await deleteQueried(this.#table, {
       IndexName: 'GSI1',
       KeyConditionExpression: 'GSI1PK = :pk',
       ExpressionAttributeValues: { ':pk': keys.syncRunsOfConnection(tenantId, connectionId).GSI1PK },
-      ProjectionExpression: 'PK, SK',
     });
-    for await (const page of pages) {
-      await batchWriteAll(this.#table, page.map((item) => ({ DeleteRequest: { Key: { PK: item.PK, SK: item.SK } } })));
-    }
   }
 }

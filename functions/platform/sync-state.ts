@@ -5,8 +5,8 @@
  */
 import { GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
 import { stringify } from 'safe-stable-stringify';
-import { queryPages, type TableRef } from './dynamo.ts';
-import { batchWriteAll } from './batch.ts';
+import type { TableRef } from './dynamo.ts';
+import { deleteQueried } from './batch.ts';
 import { keys } from './keys.ts';
 
 export type SyncStateValue = Record<string, unknown>;
@@ -47,14 +47,10 @@ export class SyncStateStore {
   /** Forgets every scope of a connection (disconnect). */
   async deleteAll(tenantId: string, connectionId: string): Promise<void> {
     const { PK, SKPrefix } = keys.syncStatePartition(tenantId, connectionId);
-    const pages = queryPages(this.#table, {
+    await deleteQueried(this.#table, {
       KeyConditionExpression: 'PK = :pk AND begins_with(SK, :prefix)',
       ExpressionAttributeValues: { ':pk': PK, ':prefix': SKPrefix },
-      ProjectionExpression: 'PK, SK',
     });
-    for await (const page of pages) {
-      await batchWriteAll(this.#table, page.map((item) => ({ DeleteRequest: { Key: { PK: item.PK, SK: item.SK } } })));
-    }
     for (const id of this.#known.keys()) if (id.startsWith(`${tenantId}/${connectionId}/`)) this.#known.delete(id);
   }
 }
